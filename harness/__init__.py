@@ -1,0 +1,1 @@
+"""Harness: LocalStack lifecycle, Terraform runner, local PrivateLink data plane, live checks."""
