@@ -1,0 +1,82 @@
+# JERP PrivateLink kit. Every target is a thin call into Python or Terraform.
+# STACK=local (default: LocalStack + the local data plane on this machine) or STACK=aws.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+STACK ?= local
+VENV := .venv
+PY := $(VENV)/bin/python
+HARNESS := $(PY) -m harness
+export STACK
+
+.PHONY: help venv lint fmt test test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade 'pip>=24'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed ## Create the Python virtualenv (pinned by constraints.txt)
+
+lint: venv ## ruff, mypy, terraform fmt/validate, checkov
+	$(PY) -m harness lint
+
+fmt: venv ## Format Python and Terraform in place
+	$(VENV)/bin/ruff format jerp harness tests bench
+	$(VENV)/bin/ruff check --fix jerp harness tests bench
+	terraform fmt -recursive terraform
+
+test: venv ## Lint, then the whole pytest suite (unit, integration, end-to-end as root)
+	$(PY) -m harness lint
+	$(PY) -m harness localstack install
+	$(PY) -m pytest
+
+test-fast: venv ## Unit tests only (no LocalStack, no root)
+	$(PY) -m pytest -m 'not integration and not e2e and not docker and not root'
+
+deploy: venv ## Deploy the PrivateLink wiring (STACK=local|aws) and show the outputs
+	$(HARNESS) deploy
+
+plan: venv ## Show the Terraform plan for STACK
+	$(HARNESS) plan
+
+check: venv ## Run the live checks against the current stack (table + reports/checks.xml)
+	$(HARNESS) check
+
+destroy: venv ## Tear the stack down (and, for local, the data plane and LocalStack)
+	$(HARNESS) destroy
+
+status: venv ## What is running for the local stack
+	$(HARNESS) status
+
+graph: venv ## Draw the deployed topology (reports/topology.svg)
+	$(HARNESS) graph
+
+exec: venv ## Run a command on an emulated host: make exec HOST=jerp-consumer-client CMD='curl ...'
+	$(HARNESS) exec "$(HOST)" -- $(CMD)
+
+serve: venv ## Run JERP locally on 127.0.0.1:8080
+	JERP_HOST=$${JERP_HOST:-127.0.0.1} $(PY) -m jerp
+
+dev: venv ## Local Docker development: two JERP replicas behind HAProxy (docker compose)
+	$(HARNESS) dev up
+
+dev-down: venv ## Stop the Docker development setup
+	$(HARNESS) dev down
+
+bench: venv ## Benchmarks: JERP vs bare Starlette vs HAProxy; vpce path vs direct (root)
+	$(PY) -m bench
+
+wheelhouse: venv ## Build the wheelhouse that the Docker image and EC2 user_data install
+	$(PY) -m harness.wheelhouse .harness/wheelhouse
+
+harness-image: venv ## Build the image that runs the whole harness in one privileged container
+	$(HARNESS) image build
+
+clean: ## Remove virtualenvs, caches and local state (run make destroy first)
+	rm -rf $(VENV) .venv-localstack .mypy_cache .ruff_cache .pytest_cache .hypothesis reports

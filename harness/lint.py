@@ -1,0 +1,94 @@
+"""`make lint`: every static check the project keeps, in one place.
+
+Runs ruff (lint and format check), mypy, ``terraform fmt -check``, ``terraform validate`` on
+each stack and checkov on ``terraform/``. Each tool's own output is shown; the run fails if
+any of them fails, after running all of them so one run shows every problem.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import PrerequisiteError
+from harness.settings import REPO_ROOT
+
+PYTHON_PATHS = ["jerp", "harness", "tests", "bench"]
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    argv: list[str]
+    cwd: Path = REPO_ROOT
+
+
+def _venv_tool(name: str) -> str:
+    return str(Path(sys.executable).parent / name)
+
+
+def lint_steps(terraform_bin: str = "terraform") -> list[Step]:
+    paths = [p for p in PYTHON_PATHS if (REPO_ROOT / p).exists()]
+    steps = [
+        Step("ruff check", [_venv_tool("ruff"), "check", *paths]),
+        Step("ruff format", [_venv_tool("ruff"), "format", "--check", *paths]),
+        Step("mypy", [_venv_tool("mypy")]),
+        Step("terraform fmt", [terraform_bin, "fmt", "-check", "-recursive", "terraform"]),
+    ]
+    stacks = sorted(p for p in (REPO_ROOT / "terraform" / "stacks").glob("*") if p.is_dir())
+    for stack in stacks:
+        steps.append(
+            Step(
+                f"terraform init ({stack.name})",
+                [terraform_bin, "init", "-backend=false", "-input=false", "-no-color"],
+                stack,
+            )
+        )
+        steps.append(
+            Step(
+                f"terraform validate ({stack.name})",
+                [terraform_bin, "validate", "-no-color"],
+                stack,
+            )
+        )
+    steps.append(
+        Step(
+            "checkov",
+            [
+                _venv_tool("checkov"),
+                "-d",
+                "terraform",
+                "--quiet",
+                "--compact",
+                "--framework",
+                "terraform",
+            ],
+        )
+    )
+    return steps
+
+
+def run_lint(terraform_bin: str = "terraform") -> int:
+    """Run every step; return the number of failed steps."""
+    if shutil.which(terraform_bin) is None:
+        raise PrerequisiteError(
+            f"{terraform_bin!r} is not on PATH",
+            hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)",
+        )
+    failed: list[str] = []
+    for step in lint_steps(terraform_bin):
+        print(f"==> {step.name}", flush=True)
+        env = dict(os.environ)
+        env.setdefault("TF_IN_AUTOMATION", "1")
+        result = subprocess.run(step.argv, cwd=step.cwd, env=env, check=False)
+        if result.returncode != 0:
+            failed.append(step.name)
+    if failed:
+        print(f"lint failed: {', '.join(failed)}", file=sys.stderr)
+    else:
+        print("lint passed")
+    return len(failed)
