@@ -51,8 +51,6 @@ def _status(args: argparse.Namespace, settings: HarnessSettings) -> int:
 
 
 def _exec(args: argparse.Namespace, settings: HarnessSettings) -> int:
-    from harness.hostexec import exec_on_host
-
     command = list(args.command)
     if command and command[0] == "--":
         command = command[1:]
@@ -60,6 +58,8 @@ def _exec(args: argparse.Namespace, settings: HarnessSettings) -> int:
         raise HarnessError(
             "no command given", hint="usage: harness exec <host> -- <command> [args...]"
         )
+    from harness.hostexec import exec_on_host
+
     return exec_on_host(settings, args.host, command)
 
 
