@@ -91,6 +91,7 @@ class HealthCheck:
     interval_s: int
     healthy_threshold: int
     unhealthy_threshold: int
+    matcher: str = "200-399"  # HTTP codes counted healthy (the NLB default)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,259 @@
+"""Network namespaces, the per-VPC bridge, and processes that run inside namespaces.
+
+Nothing here touches the root namespace's interfaces, routes or firewall: veth pairs are
+created inside the VPC's router namespace with their peer placed straight into the host's
+namespace, so no interface ever appears on the host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import hashlib
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from harness.errors import DataPlaneError, PrerequisiteError, WaitTimeout
+
+NETNS_RUN = Path("/run/netns")
+NETNS_ETC = Path("/etc/netns")
+_PR_SET_PDEATHSIG = 1
+
+
+def short_hash(text: str, length: int = 6) -> str:
+    """A stable short name part for an AWS id (interface names are limited to 15 chars)."""
+    return hashlib.sha1(text.encode()).hexdigest()[:length]
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise PrerequisiteError(
+            "the local data plane needs root (it creates network namespaces)",
+            hint="run as root (sudo), or run the harness in its privileged container "
+            "(README, 'Without root')",
+        )
+    for program in ("ip", "nft", "haproxy", "dnsmasq"):
+        if shutil.which(program) is None:
+            raise PrerequisiteError(
+                f"{program} is not installed",
+                hint="apt-get install iproute2 nftables haproxy dnsmasq-base",
+            )
+
+
+def run(args: Sequence[str], *, input_text: str | None = None, check: bool = True) -> str:
+    """Run a command; a failure becomes a DataPlaneError carrying its stderr."""
+    proc = subprocess.run(list(args), input=input_text, capture_output=True, text=True)
+    if check and proc.returncode != 0:
+        raise DataPlaneError(
+            f"`{' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()}",
+            hint="see the command's message; `python -m harness status` shows the data plane",
+        )
+    return proc.stdout
+
+
+def wait_for(description: str, condition: Callable[[], bool], timeout_s: float) -> None:
+    """Poll ``condition`` until it holds; past the deadline raise WaitTimeout naming the wait."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.05
+    while True:
+        if condition():
+            return
+        if time.monotonic() >= deadline:
+            raise WaitTimeout(
+                f"timed out after {timeout_s:.0f}s waiting for {description}",
+                hint="see the data plane log (.harness/dataplane.log) for the cause",
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
+
+
+def list_namespaces() -> list[str]:
+    out = run(["ip", "netns", "list"], check=False)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def namespace_exists(name: str) -> bool:
+    return (NETNS_RUN / name).exists()
+
+
+def namespace_pids(name: str) -> list[int]:
+    out = run(["ip", "netns", "pids", name], check=False)
+    return [int(p) for p in out.split() if p.isdigit()]
+
+
+def delete_namespace(name: str) -> None:
+    """Kill what runs inside ``name``, then delete it and its /etc/netns directory."""
+    for pid in namespace_pids(name):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if namespace_exists(name):
+        run(["ip", "netns", "delete", name], check=False)
+    shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
+
+
+def ns_exec(namespace: str, args: Sequence[str]) -> list[str]:
+    return ["ip", "netns", "exec", namespace, *args]
+
+
+@dataclass(frozen=True)
+class RouterSpec:
+    """The namespace that holds one VPC's bridge, its implicit router and its resolver."""
+
+    namespace: str
+    bridge: str
+    cidr: str
+    router_ip: str
+    resolver_ip: str
+
+
+@dataclass(frozen=True)
+class HostSpec:
+    """One address in a VPC: an instance, an NLB node or an endpoint ENI, in its namespace."""
+
+    namespace: str
+    kind: str  # instance | nlb-node | endpoint-eni
+    ref: str  # instance id, "<lb name>/<az>", ENI id
+    vpc_id: str
+    router_namespace: str
+    ip: str
+    prefixlen: int
+    vpc_cidr: str
+    router_ip: str
+    resolver_ip: str
+
+    @property
+    def veth(self) -> str:
+        """The router-side end of this host's veth (the host side is always eth0)."""
+        return "v" + short_hash(self.namespace, 10)
+
+
+def create_router(spec: RouterSpec) -> None:
+    """Namespace + bridge with base+1 (router) and base+2 (resolver), forwarding on."""
+    prefix = ipaddress.IPv4Network(spec.cidr).prefixlen
+    ns = spec.namespace
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    run(["ip", "-n", ns, "link", "add", spec.bridge, "type", "bridge"])
+    run(["ip", "-n", ns, "addr", "add", f"{spec.router_ip}/{prefix}", "dev", spec.bridge])
+    run(["ip", "-n", ns, "addr", "add", f"{spec.resolver_ip}/{prefix}", "dev", spec.bridge])
+    run(["ip", "-n", ns, "link", "set", spec.bridge, "up"])
+    # Both knobs are per namespace: the host's own settings are untouched.
+    run(ns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]))
+    run(ns_exec(ns, ["sysctl", "-q", "-w", f"net.ipv4.conf.{spec.bridge}.send_redirects=0"]))
+    run(ns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0"]))
+
+
+def create_host(spec: HostSpec) -> None:
+    """Namespace at ``spec.ip`` on the VPC bridge; VPC CIDR via the router; resolv.conf."""
+    ns = spec.namespace
+    run(["ip", "netns", "add", ns])
+    run(["ip", "-n", ns, "link", "set", "lo", "up"])
+    router = spec.router_namespace
+    veth = ["veth", "peer", "name", "eth0", "netns", ns]
+    run(["ip", "-n", router, "link", "add", spec.veth, "type", *veth])
+    bridge = router_bridge(router)
+    run(["ip", "-n", router, "link", "set", spec.veth, "master", bridge, "up"])
+    run(["ip", "-n", ns, "addr", "add", f"{spec.ip}/{spec.prefixlen}", "dev", "eth0"])
+    run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+    run(["ip", "-n", ns, "route", "add", spec.vpc_cidr, "via", spec.router_ip, "onlink"])
+    etc = NETNS_ETC / ns
+    etc.mkdir(parents=True, exist_ok=True)
+    (etc / "resolv.conf").write_text(f"nameserver {spec.resolver_ip}\n")
+
+
+def router_bridge(router_namespace: str) -> str:
+    out = run(["ip", "-n", router_namespace, "-o", "link", "show", "type", "bridge"])
+    for line in out.splitlines():
+        return line.split(":")[1].strip().split("@")[0]
+    raise DataPlaneError(
+        f"router namespace {router_namespace} has no bridge",
+        hint="stop the data plane (`make destroy`) and deploy again",
+    )
+
+
+def _set_pdeathsig() -> None:
+    # A child dies with the daemon that started it, even on SIGKILL of the daemon.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class NamespacedProcess:
+    """A long-lived program, optionally inside a namespace; start()/stop(), context manager."""
+
+    def __init__(
+        self,
+        name: str,
+        args: Sequence[str],
+        *,
+        namespace: str | None = None,
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.name = name
+        self.args = list(args)
+        self.namespace = namespace
+        self.env = env
+        self.log_path = log_path
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> NamespacedProcess:
+        if self.running():
+            return self
+        argv = ns_exec(self.namespace, self.args) if self.namespace else self.args
+        if self.log_path:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = self.log_path.open("ab")
+        try:
+            self._proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log or subprocess.DEVNULL,
+                stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
+                env=self.env,
+                preexec_fn=_set_pdeathsig,
+            )
+        except OSError as exc:
+            raise DataPlaneError(
+                f"could not start {self.name}: {exc}", hint="is the program installed?"
+            ) from exc
+        return self
+
+    def signal(self, signum: int) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signum)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=timeout_s)
+        self._proc = None
+        if self._log:
+            self._log.close()
+            self._log = None
+
+    def __enter__(self) -> NamespacedProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
