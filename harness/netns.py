@@ -163,7 +163,21 @@ def create_host(spec: HostSpec) -> None:
     run(["ip", "-n", router, "link", "set", spec.veth, "master", bridge, "up"])
     run(["ip", "-n", ns, "addr", "add", f"{spec.ip}/{spec.prefixlen}", "dev", "eth0"])
     run(["ip", "-n", ns, "link", "set", "eth0", "up"])
-    run(["ip", "-n", ns, "route", "add", spec.vpc_cidr, "via", spec.router_ip, "onlink"])
+    run(
+        [
+            "ip",
+            "-n",
+            ns,
+            "route",
+            "add",
+            spec.vpc_cidr,
+            "via",
+            spec.router_ip,
+            "dev",
+            "eth0",
+            "onlink",
+        ]
+    )
     etc = NETNS_ETC / ns
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "resolv.conf").write_text(f"nameserver {spec.resolver_ip}\n")
