@@ -600,6 +600,7 @@ class DataPlane:
         self.last_error: str | None = None
         self.reconciled_at: float | None = None
         self.topology: Topology | None = None
+        self.report_error: str | None = None
 
     # -- lifecycle
 
@@ -732,9 +733,16 @@ class DataPlane:
     def _report_health(self, statuses: list[ServerStatus]) -> None:
         if self.reporter is None or self.desired is None:
             return
+        # A control plane that cannot take the report now gets it on a later pass; the
+        # data plane itself keeps serving.
+        self.report_error = None
         for arn, targets in target_health(self.desired, statuses).items():
             if self._reported.get(arn) != targets:
-                self.reporter(arn, targets)
+                try:
+                    self.reporter(arn, targets)
+                except HarnessError as exc:
+                    self.report_error = str(exc)
+                    continue
                 self._reported[arn] = targets
 
     # -- health
@@ -810,6 +818,7 @@ class DataPlane:
             "healthy": not problems and self.last_error is None,
             "problems": problems,
             "error": self.last_error,
+            "report_error": self.report_error,
             "reconciled_at": self.reconciled_at,
             "last_changes": self.last_changes,
         }

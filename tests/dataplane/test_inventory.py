@@ -1,0 +1,272 @@
+"""read_topology maps the AWS API shapes (EC2, ELBv2) onto the Topology model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness import inventory
+from harness.aws import AwsClients
+
+ACCOUNT = "arn:aws:elasticloadbalancing:ap-northeast-2:000000000000"
+LB_ARN = f"{ACCOUNT}:loadbalancer/net/jerp/50dc6c495c0c9188"
+TG_ARN = (
+    "arn:aws:elasticloadbalancing:ap-northeast-2:000000000000:targetgroup/jerp/73e2d6bc24d8a067"
+)
+REGIONAL = "vpce-0abc-x1y2z3w4.vpce-svc-0def.ap-northeast-2.vpce.amazonaws.com"
+ZONAL = "vpce-0abc-x1y2z3w4-ap-northeast-2a.vpce-svc-0def.ap-northeast-2.vpce.amazonaws.com"
+
+
+class FakeClient:
+    """Answers the describe calls read_topology makes, with AWS-shaped documents."""
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def can_paginate(self, operation: str) -> bool:
+        return False
+
+    def __getattr__(self, operation: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            self.calls.append((operation, kwargs))
+            answer = self.answers[operation]
+            return answer(**kwargs) if callable(answer) else answer
+
+        return call
+
+
+def _enis(**kwargs: Any) -> dict[str, Any]:
+    if "Filters" in kwargs:
+        assert kwargs["Filters"] == [
+            {"Name": "description", "Values": ["ELB net/jerp/50dc6c495c0c9188"]}
+        ]
+        return {
+            "NetworkInterfaces": [
+                {
+                    "SubnetId": "subnet-c",
+                    "AvailabilityZone": "ap-northeast-2c",
+                    "PrivateIpAddress": "10.10.3.9",
+                },
+                {
+                    "SubnetId": "subnet-a",
+                    "AvailabilityZone": "ap-northeast-2a",
+                    "PrivateIpAddress": "10.10.1.9",
+                },
+            ]
+        }
+    assert kwargs["NetworkInterfaceIds"] == ["eni-1"]
+    return {
+        "NetworkInterfaces": [
+            {
+                "NetworkInterfaceId": "eni-1",
+                "SubnetId": "subnet-ca",
+                "AvailabilityZone": "ap-northeast-2a",
+                "PrivateIpAddress": "10.20.1.7",
+            }
+        ]
+    }
+
+
+EC2 = {
+    "describe_subnets": {
+        "Subnets": [
+            {
+                "SubnetId": "subnet-a",
+                "VpcId": "vpc-p",
+                "CidrBlock": "10.10.1.0/24",
+                "AvailabilityZone": "ap-northeast-2a",
+            },
+            {
+                "SubnetId": "subnet-c",
+                "VpcId": "vpc-p",
+                "CidrBlock": "10.10.3.0/24",
+                "AvailabilityZone": "ap-northeast-2c",
+            },
+            {
+                "SubnetId": "subnet-ca",
+                "VpcId": "vpc-c",
+                "CidrBlock": "10.20.1.0/24",
+                "AvailabilityZone": "ap-northeast-2a",
+            },
+        ]
+    },
+    "describe_vpcs": {
+        "Vpcs": [
+            {
+                "VpcId": "vpc-p",
+                "CidrBlock": "10.10.0.0/16",
+                "Tags": [{"Key": "Name", "Value": "p"}],
+            },
+            {"VpcId": "vpc-c", "CidrBlock": "10.20.0.0/16"},
+        ]
+    },
+    "describe_instances": {
+        "Reservations": [
+            {
+                "Instances": [
+                    {
+                        "InstanceId": "i-1",
+                        "State": {"Name": "running"},
+                        "SubnetId": "subnet-a",
+                        "VpcId": "vpc-p",
+                        "PrivateIpAddress": "10.10.1.20",
+                        "SecurityGroups": [{"GroupId": "sg-1"}],
+                        "Tags": [{"Key": "Name", "Value": "jerp-1"}],
+                    },
+                ]
+            }
+        ]
+    },
+    "describe_security_groups": {
+        "SecurityGroups": [
+            {
+                "GroupId": "sg-1",
+                "VpcId": "vpc-p",
+                "GroupName": "jerp",
+                "IpPermissions": [
+                    {
+                        "IpProtocol": "tcp",
+                        "FromPort": 8080,
+                        "ToPort": 8080,
+                        "IpRanges": [{"CidrIp": "10.10.0.0/16"}],
+                        "UserIdGroupPairs": [{"GroupId": "sg-2"}],
+                    },
+                    {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
+                ],
+                "IpPermissionsEgress": [],
+            },
+        ]
+    },
+    "describe_network_interfaces": _enis,
+    "describe_vpc_endpoint_service_configurations": {
+        "ServiceConfigurations": [
+            {
+                "ServiceId": "vpce-svc-0def",
+                "ServiceName": "com.amazonaws.vpce.x.vpce-svc-0def",
+                "ServiceState": "Available",
+                "AcceptanceRequired": True,
+                "NetworkLoadBalancerArns": [LB_ARN],
+            }
+        ]
+    },
+    "describe_vpc_endpoints": {
+        "VpcEndpoints": [
+            {
+                "VpcEndpointId": "vpce-0abc",
+                "VpcEndpointType": "Interface",
+                "VpcId": "vpc-c",
+                "ServiceName": "com.amazonaws.vpce.x.vpce-svc-0def",
+                "State": "pendingAcceptance",
+                "DnsEntries": [{"DnsName": REGIONAL}, {"DnsName": ZONAL}],
+                "NetworkInterfaceIds": ["eni-1"],
+                "Groups": [{"GroupId": "sg-e"}],
+            },
+            {"VpcEndpointId": "vpce-gw", "VpcEndpointType": "Gateway", "VpcId": "vpc-c"},
+        ]
+    },
+}
+
+ELBV2 = {
+    "describe_load_balancers": {
+        "LoadBalancers": [
+            {
+                "LoadBalancerArn": LB_ARN,
+                "LoadBalancerName": "jerp",
+                "Type": "network",
+                "DNSName": "jerp-50dc6c495c0c9188.elb.ap-northeast-2.amazonaws.com",
+                "Scheme": "internal",
+                "VpcId": "vpc-p",
+                "State": {"Code": "active"},
+            }
+        ]
+    },
+    "describe_listeners": {
+        "Listeners": [
+            {
+                "ListenerArn": "arn:l",
+                "Protocol": "TCP",
+                "Port": 80,
+                "DefaultActions": [{"Type": "forward", "TargetGroupArn": TG_ARN}],
+            }
+        ]
+    },
+    "describe_load_balancer_attributes": {
+        "Attributes": [{"Key": "load_balancing.cross_zone.enabled", "Value": "true"}]
+    },
+    "describe_target_groups": {
+        "TargetGroups": [
+            {
+                "TargetGroupArn": TG_ARN,
+                "TargetGroupName": "jerp",
+                "Protocol": "TCP",
+                "Port": 8080,
+                "HealthCheckProtocol": "HTTP",
+                "HealthCheckPath": "/healthz",
+                "HealthCheckPort": "traffic-port",
+                "HealthCheckIntervalSeconds": 10,
+                "HealthyThresholdCount": 3,
+                "UnhealthyThresholdCount": 2,
+                "Matcher": {"HttpCode": "200"},
+            }
+        ]
+    },
+    "describe_target_health": {
+        "TargetHealthDescriptions": [
+            {"Target": {"Id": "i-1", "Port": 8080}, "TargetHealth": {"State": "healthy"}}
+        ]
+    },
+    "describe_target_group_attributes": {
+        "Attributes": [{"Key": "proxy_protocol_v2.enabled", "Value": "false"}]
+    },
+}
+
+
+@pytest.fixture
+def clients(monkeypatch: pytest.MonkeyPatch) -> AwsClients:
+    fakes = {"ec2": FakeClient(EC2), "elbv2": FakeClient(ELBV2)}
+    monkeypatch.setattr(AwsClients, "client", lambda self, service: fakes[service])
+    return AwsClients(region="ap-northeast-2", endpoint_url="http://127.0.0.1:1")
+
+
+def test_nlb_nodes_are_the_enis_described_elb_net(clients: AwsClients) -> None:
+    topology = inventory.read_topology(clients)
+    (lb,) = topology.load_balancers
+    assert [(n.az, n.private_ip) for n in lb.nodes] == [
+        ("ap-northeast-2a", "10.10.1.9"),
+        ("ap-northeast-2c", "10.10.3.9"),
+    ]
+    assert lb.cross_zone is True
+    assert lb.listeners[0].port == 80 and lb.listeners[0].target_group_arn == TG_ARN
+
+
+def test_target_group_health_check_and_targets(clients: AwsClients) -> None:
+    (tg,) = inventory.read_topology(clients).target_groups
+    assert tg.health_check.path == "/healthz"
+    assert (tg.health_check.interval_s, tg.health_check.healthy_threshold) == (10, 3)
+    assert tg.health_check.unhealthy_threshold == 2
+    assert tg.health_check.matcher == "200"
+    assert [(t.target_id, t.port, t.health) for t in tg.targets] == [("i-1", 8080, "healthy")]
+
+
+def test_endpoint_enis_and_dns_entries(clients: AwsClients) -> None:
+    topology = inventory.read_topology(clients)
+    (endpoint,) = topology.endpoints  # the gateway endpoint is not an interface endpoint
+    assert endpoint.state == "pendingAcceptance"
+    assert endpoint.regional_dns == REGIONAL
+    assert endpoint.zonal_dns == (("ap-northeast-2a", ZONAL),)
+    assert [(i.eni_id, i.private_ip, i.az) for i in endpoint.interfaces] == [
+        ("eni-1", "10.20.1.7", "ap-northeast-2a")
+    ]
+    assert endpoint.security_groups == ("sg-e",)
+
+
+def test_instances_vpcs_and_security_groups(clients: AwsClients) -> None:
+    topology = inventory.read_topology(clients)
+    assert topology.instance("jerp-1").private_ip == "10.10.1.20"
+    assert topology.vpc("vpc-p").resolver_ip == "10.10.0.2"
+    assert [s.cidr for s in topology.vpc("vpc-p").subnets] == ["10.10.1.0/24", "10.10.3.0/24"]
+    (group,) = topology.security_groups
+    assert group.ingress[0].source_groups == ("sg-2",)
+    assert group.ingress[1].protocol == "-1" and group.ingress[1].cidrs == ("10.0.0.0/8",)
