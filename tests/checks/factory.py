@@ -77,8 +77,24 @@ def topology(
         region=REGION,
         vpcs=(provider, consumer),
         instances=(
-            Instance(TARGET_A, "jerp-1", "vpc-p", "subnet-p1", TARGET_IPS[TARGET_A], "running"),
-            Instance(TARGET_C, "jerp-2", "vpc-p", "subnet-p3", TARGET_IPS[TARGET_C], "running"),
+            Instance(
+                TARGET_A,
+                "jerp-1",
+                "vpc-p",
+                "subnet-p1",
+                TARGET_IPS[TARGET_A],
+                "running",
+                ("sg-jerp",),
+            ),
+            Instance(
+                TARGET_C,
+                "jerp-2",
+                "vpc-p",
+                "subnet-p3",
+                TARGET_IPS[TARGET_C],
+                "running",
+                ("sg-jerp",),
+            ),
             Instance(
                 CLIENT,
                 "jerp-consumer-client",
@@ -89,7 +105,16 @@ def topology(
                 ("sg-client",),
             ),
         ),
-        security_groups=(SecurityGroup("sg-vpce", "vpc-c", "vpce", endpoint_sg_rules),),
+        security_groups=(
+            SecurityGroup("sg-vpce", "vpc-c", "vpce", endpoint_sg_rules),
+            SecurityGroup(
+                "sg-jerp",
+                "vpc-p",
+                "jerp",
+                (SecurityGroupRule("tcp", 8080, 8080, ("10.10.0.0/16",)),),
+            ),
+            SecurityGroup("sg-client", "vpc-c", "client"),
+        ),
         load_balancers=(
             LoadBalancer(
                 NLB_ARN,

@@ -1,0 +1,161 @@
+"""The checks through LocalProbe against the real local data plane (namespaces, HAProxy,
+dnsmasq, JERP), built from the hand-made topology: real dig, curl and TCP connects.
+
+No LocalStack here: the topology is fixed and target health flows from HAProxy's checks back
+into it the way the daemon reports it to the control plane.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.checks import GREETING, Facts, evaluate, transcripts_with
+from harness.probes import CommandResult, LocalProbe
+from harness.topology import SecurityGroupRule, Target, Topology
+
+from .factory import CLIENT, NLB_DNS, REGIONAL, outputs, topology
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.integration,
+    pytest.mark.skipif(
+        os.geteuid() != 0,
+        reason="needs root for network namespaces: run `sudo make test` or the harness image",
+    ),
+    pytest.mark.skipif(
+        any(shutil.which(p) is None for p in ("haproxy", "dnsmasq", "nft", "dig", "curl")),
+        reason="needs haproxy, dnsmasq-base, nftables, dnsutils, curl (apt-get install ...)",
+    ),
+]
+
+
+class HandMadeCloud:
+    """A fixed topology whose target health follows what the data plane reports."""
+
+    def __init__(self, base: Topology) -> None:
+        self.base = base
+        self.health: dict[str, str] = {}
+
+    def report(self, target_group_arn: str, targets: list[dict[str, Any]]) -> None:
+        for t in targets:
+            self.health[t["id"]] = t["state"]
+
+    def topology(self) -> Topology:
+        groups = tuple(
+            replace(
+                tg,
+                targets=tuple(
+                    Target(t.target_id, t.port, self.health.get(t.target_id, "initial"))
+                    for t in tg.targets
+                ),
+            )
+            for tg in self.base.target_groups
+        )
+        return replace(self.base, target_groups=groups)
+
+
+def namespace_runner(snapshot: dict[str, Any]) -> Any:
+    def run(host: str, argv: Sequence[str], timeout_s: float) -> CommandResult:
+        ref = host if host in snapshot["hosts"] else snapshot["names"][host]
+        ns = snapshot["hosts"][ref]["namespace"]
+        proc = subprocess.run(
+            ["ip", "netns", "exec", ns, *argv], capture_output=True, timeout=timeout_s
+        )
+        return CommandResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, HandMadeCloud]]:
+    from harness.dataplane import DataPlane
+
+    cloud = HandMadeCloud(topology())
+    env_id = "jc" + uuid.uuid4().hex[:4]
+    state_dir: Path = tmp_path_factory.mktemp("dataplane")
+    with DataPlane(state_dir, env_id, cloud.topology, reporter=cloud.report) as dp:
+        deadline = time.monotonic() + 90
+        # Waits for: both targets reported healthy by HAProxy and the data plane without problems.
+        while not (
+            set(cloud.health.values()) == {"healthy"}
+            and len(cloud.health) == 2
+            and not dp.problems()
+        ):
+            assert time.monotonic() < deadline, (
+                f"data plane not healthy after 90s: health {cloud.health}, {dp.problems()}"
+            )
+            dp.reconcile()
+            time.sleep(0.5)
+        dp.reconcile()  # DNS follows node health
+        yield dp, cloud
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    assert env_id not in out, f"namespaces of {env_id} left behind: {out}"
+
+
+def test_every_check_passes_on_the_emulated_stack(plane: tuple[Any, HandMadeCloud]) -> None:
+    dp, cloud = plane
+    probe = LocalProbe(namespace_runner(dp.snapshot()))
+    results = evaluate(probe, Facts.from_outputs(outputs(), cloud.topology()))
+    failures = [r for r in results if not r.passed]
+    assert failures == []
+    assert len(results) == 13
+
+
+def test_transcripts_come_from_real_nslookup_and_curl(plane: tuple[Any, HandMadeCloud]) -> None:
+    dp, _ = plane
+    text = transcripts_with(LocalProbe(namespace_runner(dp.snapshot())), outputs())
+    assert text.startswith(f"# nslookup {NLB_DNS}\nServer:\t\t10.10.0.2\nAddress:\t10.10.0.2#53\n")
+    assert "Address: 10.10.1.217" in text and "Address: 10.10.3.73" in text
+    assert text.endswith(f"# curl {REGIONAL}/user/yundream\n{GREETING}\n")
+
+
+def test_dropping_the_endpoint_http_rule_fails_the_greeting_with_the_sg_hint(
+    plane: tuple[Any, HandMadeCloud],
+) -> None:
+    dp, cloud = plane
+    closed = topology(endpoint_sg_rules=(SecurityGroupRule("tcp", 443, 443, ("10.20.0.0/16",)),))
+    original = cloud.base
+    cloud.base = closed
+    try:
+        dp.reconcile()
+        probe = LocalProbe(namespace_runner(dp.snapshot()))
+        facts = Facts.from_outputs(outputs(), cloud.topology())
+        results = {r.name: r for r in evaluate(probe, facts)}
+        regional = results["greeting: GET /user/yundream over vpce regional name"]
+        assert not regional.passed
+        assert "curl exit 28" in regional.observed  # dropped, not refused: the client times out
+        assert "authorize-security-group-ingress --group-id sg-vpce" in regional.hint
+    finally:
+        cloud.base = original
+        dp.reconcile()
+    probe = LocalProbe(namespace_runner(dp.snapshot()))
+    [back] = probe.http_get(CLIENT, [f"http://{REGIONAL}/user/yundream"])
+    assert back.body == GREETING
+
+
+def test_a_pending_endpoint_carries_no_traffic(plane: tuple[Any, HandMadeCloud]) -> None:
+    dp, cloud = plane
+    original = cloud.base
+    cloud.base = topology(endpoint_state="pendingAcceptance")
+    try:
+        dp.reconcile()
+        probe = LocalProbe(namespace_runner(dp.snapshot()))
+        facts = Facts.from_outputs(outputs(), cloud.topology())
+        results = {r.name: r for r in evaluate(probe, facts)}
+        quiet = results["negative: pending/rejected endpoint carries no traffic"]
+        assert quiet.passed and not quiet.skipped, quiet
+        state = results["endpoint: connection accepted (available)"]
+        assert "accept-vpc-endpoint-connections" in state.hint
+    finally:
+        cloud.base = original
+        dp.reconcile()

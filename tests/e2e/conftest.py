@@ -1,0 +1,93 @@
+"""The end-to-end stack: LocalStack + Terraform + the local data plane, deployed once per
+session through the coordinator's ``harness.deploy`` and destroyed at the end.
+
+The session uses its own state directory and a free LocalStack port, so it never touches a
+stack the user deployed with ``make deploy``. (Terraform's local state still lives in
+``terraform/stacks/local``: do not run ``make deploy`` while the e2e suite runs.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from harness.settings import HarnessSettings, load_settings
+
+T = TypeVar("T")
+
+NEEDS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "nslookup", "curl", "terraform")
+HOW_TO_RUN = (
+    "run `sudo make test` (or the harness image: `make harness-image`, README 'Without root')"
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    reason = ""
+    if os.geteuid() != 0:
+        reason = f"the e2e suite needs root for network namespaces: {HOW_TO_RUN}"
+    elif missing := [p for p in NEEDS if shutil.which(p) is None]:
+        reason = f"the e2e suite needs {', '.join(missing)} on PATH (`.ci/run` installs them)"
+    if not reason:
+        return
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(here):
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def eventually(
+    description: str, attempt: Callable[[], T], ok: Callable[[T], bool], timeout_s: float
+) -> T:
+    """Retry ``attempt`` until ``ok`` holds; past the deadline fail naming the wait and the
+    last observation (Terratest's DoWithRetry)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = attempt()
+        if ok(value):
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(
+                f"timed out after {timeout_s:.0f}s waiting for {description}; last: {value!r}"
+            )
+        time.sleep(1.0)
+
+
+@pytest.fixture(scope="session")
+def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> HarnessSettings:
+    state = tmp_path_factory.mktemp("e2e-state")
+    return load_settings(
+        STACK="local",
+        HARNESS_STATE_DIR=str(state),
+        LOCALSTACK_PORT=int(os.environ.get("E2E_LOCALSTACK_PORT", free_port())),
+        LOCALSTACK_ENDPOINT=None,
+    )
+
+
+@pytest.fixture(scope="session")
+def deployment(e2e_settings: HarnessSettings) -> Iterator[Any]:
+    from harness.deploy import deploy, destroy
+
+    started = time.monotonic()
+    try:
+        deployed = deploy(e2e_settings)
+    except BaseException:
+        destroy(e2e_settings)
+        raise
+    deployed.timings["e2e_deploy_total"] = time.monotonic() - started
+    try:
+        yield deployed
+    finally:
+        destroy(e2e_settings)  # safe to repeat after test_zz_teardown's own destroy
