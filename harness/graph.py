@@ -87,15 +87,19 @@ def to_dot(topology: Topology) -> str:
         lbs = [lb for lb in topology.load_balancers if service and lb.arn in _lb_arns(service)]
         clients = [i for i in topology.instances if i.vpc_id == endpoint.vpc_id]
         for client in clients:
+            lines.append(
+                f"  {_id(client.instance_id)} -> {_id('dns', endpoint.vpc_id)} "
+                '[label="1. DNS: vpce name -> ENI addresses", style=dotted];'
+            )
             for eni in endpoint.interfaces:
                 lines.append(
                     f"  {_id(client.instance_id)} -> {_id(eni.eni_id)} "
-                    f"[label={_q('HTTP :80 ' + eni.az)}, {PATH_STYLE}];"
+                    f"[label={_q('2. HTTP :80 ' + eni.az)}, {PATH_STYLE}];"
                 )
         for eni in endpoint.interfaces:
             for lb in lbs:
                 for node in _nodes_for(lb, eni.az):
-                    label = f"PrivateLink ({endpoint.state})"
+                    label = f"3. PrivateLink ({endpoint.state})"
                     style = PATH_STYLE if endpoint.state == "available" else "style=dashed"
                     lines.append(
                         f"  {_id(eni.eni_id)} -> {_id(lb.arn, node.az)} "
@@ -110,7 +114,7 @@ def to_dot(topology: Topology) -> str:
                     style = PATH_STYLE if target.health == "healthy" else "style=dashed"
                     lines.append(
                         f"  {_id(lb.arn, node.az)} -> {_id(target.target_id)} "
-                        f"[label={_q(f'TCP :{target.port} {target.health}')}, {style}];"
+                        f"[label={_q(f'4. TCP :{target.port} {target.health}')}, {style}];"
                     )
     lines.append("}")
     return "\n".join(lines) + "\n"

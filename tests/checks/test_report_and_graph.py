@@ -81,7 +81,8 @@ def test_dot_shows_vpcs_subnets_hosts_and_the_request_path() -> None:
     ):
         assert text in dot
     assert f'"{CLIENT}" -> "{ENI_A}"' in dot
-    assert "PrivateLink (available)" in dot
+    assert "3. PrivateLink (available)" in dot
+    assert f'"{CLIENT}" -> "dns_vpc-c"' in dot
     # cross-zone off: node a sends to target a only
     assert dot.count(f'-> "{TARGET_A}"') == 1
     assert dot.count(f'-> "{TARGET_C}"') == 1
@@ -93,8 +94,8 @@ def test_dot_marks_pending_endpoints_and_unhealthy_targets_dashed() -> None:
             endpoint_state="pendingAcceptance", health={TARGET_A: "unhealthy", TARGET_C: "healthy"}
         )
     )
-    assert 'label="PrivateLink (pendingAcceptance)", style=dashed' in dot
-    assert 'label="TCP :8080 unhealthy", style=dashed' in dot
+    assert 'label="3. PrivateLink (pendingAcceptance)", style=dashed' in dot
+    assert 'label="4. TCP :8080 unhealthy", style=dashed' in dot
 
 
 @pytest.mark.skipif(
