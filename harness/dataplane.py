@@ -63,6 +63,7 @@ from harness.topology import (
 )
 
 POLL_INTERVAL_S = 2.0
+JERP_START_TIMEOUT_S = 20.0
 STATE_FILE = "dataplane.json"
 LOG_FILE = "dataplane.log"
 DEFAULT_PREFIX = "jp"
@@ -699,24 +700,37 @@ class DataPlane:
             if resolver.update(desired.dns):
                 changes.append(f"updated DNS in {ns}")
 
+        # JERP first: health checks of a new listener then find their targets serving.
+        for instance_id in [i for i in self.jerps if i not in desired.jerps]:
+            self.jerps.pop(instance_id).stop()
+            changes.append(f"stopped JERP on {instance_id}")
+        started: list[JerpHost] = []
+        for instance_id, jerp_spec in desired.jerps.items():
+            jerp = self.jerps.get(instance_id)
+            if jerp is not None and (jerp.spec != jerp_spec or not jerp.running()):
+                jerp.stop()
+                self._listening.discard((jerp.spec.namespace, jerp.spec.port))
+                jerp = None
+            if jerp is None:
+                log = self.run_dir / f"jerp-{instance_id}.log"
+                jerp = JerpHost(jerp_spec, log, self.python).start()
+                self.jerps[instance_id] = jerp
+                started.append(jerp)
+                changes.append(f"started JERP on {instance_id}")
+        if started:
+            # Not fatal past the deadline: problems() then says which JERP is not serving.
+            with contextlib.suppress(WaitTimeout):
+                wait_for(
+                    "JERP to listen on " + ", ".join(j.spec.instance_id for j in started),
+                    lambda: all(not j.running() or self._is_listening(j.spec) for j in started),
+                    JERP_START_TIMEOUT_S,
+                )
+
         if diff.create_hosts and self.haproxy.running():
             # Listeners bound in a namespace that was re-made must bind again.
             self.haproxy.stop()
         if self.haproxy.apply(desired.proxies):
             changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
-
-        for instance_id in [i for i in self.jerps if i not in desired.jerps]:
-            self.jerps.pop(instance_id).stop()
-            changes.append(f"stopped JERP on {instance_id}")
-        for instance_id, jerp_spec in desired.jerps.items():
-            jerp = self.jerps.get(instance_id)
-            if jerp is not None and (jerp.spec != jerp_spec or not jerp.running()):
-                jerp.stop()
-                jerp = None
-            if jerp is None:
-                log = self.run_dir / f"jerp-{instance_id}.log"
-                self.jerps[instance_id] = JerpHost(jerp_spec, log, self.python).start()
-                changes.append(f"started JERP on {instance_id}")
 
         self.desired = desired
         self._report_health(statuses)

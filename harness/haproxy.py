@@ -21,8 +21,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import DataPlaneError
+from harness.errors import DataPlaneError, WaitTimeout
 from harness.netns import NamespacedProcess, wait_for
+
+RELOAD_DRAIN_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -144,10 +146,11 @@ class HAProxy:
         self.config_file = state_dir / f"{name}.cfg"
         self.stats_socket = state_dir / f"{name}.sock"
         self.state_file = state_dir / f"{name}.state"
+        self.master_socket = state_dir / f"{name}-master.sock"
         self._text: str | None = None
         self.process = NamespacedProcess(
             "haproxy",
-            ["haproxy", "-W", "-db", "-f", str(self.config_file)],
+            ["haproxy", "-W", "-db", "-S", str(self.master_socket), "-f", str(self.config_file)],
             log_path=log_path,
         )
 
@@ -177,7 +180,7 @@ class HAProxy:
         if self.process.running():
             self._save_server_state()
             candidate.replace(self.config_file)
-            self.process.signal(signal.SIGUSR2)
+            self._reload()
         else:
             self.state_file.unlink(missing_ok=True)
             candidate.replace(self.config_file)
@@ -187,6 +190,46 @@ class HAProxy:
             )
         self._text = text
         return True
+
+    def _workers(self) -> tuple[list[int], list[int]] | None:
+        """(current, old) worker pids from the master CLI; None when it does not answer."""
+        try:
+            text = self._send(self.master_socket, "show proc;quit")
+        except OSError:
+            return None
+        current: list[int] = []
+        old: list[int] = []
+        section = current
+        for line in text.splitlines():
+            if line.startswith("# old workers"):
+                section = old
+            elif line.startswith("# workers"):
+                section = current
+            elif line and line.split()[0].isdigit() and "worker" in line:
+                section.append(int(line.split()[0]))
+        return current, old
+
+    def _reload(self) -> None:
+        """Reload and wait until the new worker serves and old ones stopped listening.
+
+        An old worker with open connections finishes them (that is the point of a reload);
+        past the deadline we go on, it no longer accepts new ones.
+        """
+        before = self._workers()
+        previous = set(before[0]) if before else set()
+        self.process.signal(signal.SIGUSR2)
+
+        def new_worker_up() -> bool:
+            workers = self._workers()
+            return workers is not None and bool(workers[0]) and not set(workers[0]) & previous
+
+        wait_for("the reloaded haproxy worker", new_worker_up, 15)
+        with contextlib.suppress(WaitTimeout):
+            wait_for(
+                "old haproxy workers to finish their connections",
+                lambda: not (self._workers() or ([], [1]))[1],
+                RELOAD_DRAIN_S,
+            )
 
     def _save_server_state(self) -> None:
         state = self._try_command("show servers state")
@@ -200,9 +243,13 @@ class HAProxy:
             return None
 
     def command(self, command: str) -> str:
+        return self._send(self.stats_socket, command)
+
+    @staticmethod
+    def _send(path: Path, command: str) -> str:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(3)
-            sock.connect(str(self.stats_socket))
+            sock.connect(str(path))
             sock.sendall(command.encode() + b"\n")
             chunks = []
             while chunk := sock.recv(65536):
@@ -220,7 +267,7 @@ class HAProxy:
 
     def stop(self) -> None:
         self.process.stop()
-        for path in (self.config_file, self.stats_socket, self.state_file):
+        for path in (self.config_file, self.stats_socket, self.state_file, self.master_socket):
             with contextlib.suppress(OSError):
                 path.unlink()
 
