@@ -262,3 +262,26 @@ def _is_zombie(pid: int) -> bool:
         return " Z " in Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return True
+
+
+def test_stop_dataplane_removes_what_a_dead_daemon_left(tmp_path: Path) -> None:
+    from harness.dataplane import read_state, stop_dataplane, write_state
+    from harness.settings import load_settings
+
+    settings = load_settings(HARNESS_STATE_DIR=str(tmp_path))
+    env_id = new_env_id("jd")
+    leftovers = [f"{env_id}-vpc-x", f"{env_id}-i-x"]
+    for ns in leftovers:
+        subprocess.run(["ip", "netns", "add", ns], check=True)
+    (Path("/etc/netns") / leftovers[1]).mkdir(parents=True)
+    (tmp_path / f"run-{env_id}").mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait(timeout=10)
+    write_state(tmp_path, {"pid": dead.pid, "env_id": env_id, "namespaces": leftovers})
+
+    stop_dataplane(settings)
+
+    assert not [ns for ns in list_namespaces() if ns.startswith(env_id)]
+    assert not (Path("/etc/netns") / leftovers[1]).exists()
+    assert not (tmp_path / f"run-{env_id}").exists()
+    assert read_state(tmp_path) is None
