@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ipaddress
 import json
 import os
 import secrets
@@ -104,6 +105,8 @@ class DesiredState:
     invalid_targets: Mapping[str, tuple[tuple[str, int, str, str], ...]] = field(
         default_factory=dict
     )
+    # Control-plane data the data plane cannot honour (reported as problems, never hidden).
+    warnings: tuple[str, ...] = ()
 
 
 def router_namespace(env_id: str, vpc_id: str) -> str:
@@ -153,6 +156,7 @@ def plan(
     fails open and lists every node, as AWS does).
     """
     node_up = node_up or {}
+    warnings: list[str] = []
     routers: dict[str, RouterSpec] = {}
     hosts: dict[str, HostSpec] = {}
     vpc_router: dict[str, RouterSpec] = {}
@@ -174,6 +178,13 @@ def plan(
             return None
         router = vpc_router.get(subnet.vpc_id)
         if router is None or not ip:
+            return None
+        if ipaddress.IPv4Address(ip) not in subnet.network:
+            warnings.append(
+                f"{kind} {ref} has address {ip} outside its subnet {subnet.subnet_id} "
+                f"({subnet.cidr}); the control plane allocated it wrongly "
+                "(locally: is LocalStack running with the JERP PrivateLink plug-in?)"
+            )
             return None
         host = HostSpec(
             namespace=namespace,
@@ -393,8 +404,10 @@ def plan(
         )
         for instance_id, port in jerp_ports.items()
     }
+    # A VPC without hosts (such as the default VPC) needs no bridge and no resolver.
+    used = {h.router_namespace for h in hosts.values()}
     return DesiredState(
-        routers=routers,
+        routers={ns: spec for ns, spec in routers.items() if ns in used},
         hosts=hosts,
         rulesets=rulesets,
         dns={name: tuple(sorted(ips)) for name, ips in dns.items() if ips},
@@ -402,6 +415,7 @@ def plan(
         jerps=jerps,
         node_targets=node_targets,
         invalid_targets={arn: tuple(items) for arn, items in invalid.items()},
+        warnings=tuple(warnings),
     )
 
 
@@ -763,9 +777,10 @@ class DataPlane:
 
     def problems(self) -> list[str]:
         """Why the data plane is not healthy (empty when it is)."""
-        found = []
+        found: list[str] = []
         if self.desired is None:
             return ["not reconciled yet"]
+        found += self.desired.warnings
         if not self.haproxy.running():
             found.append("haproxy is not running")
         for ns, resolver in self.resolvers.items():
@@ -900,7 +915,12 @@ class _Stop:
         self.event.set()
 
 
-def serve(settings: HarnessSettings, env_id: str, poll_s: float = POLL_INTERVAL_S) -> int:
+def serve(
+    settings: HarnessSettings,
+    env_id: str,
+    poll_s: float = POLL_INTERVAL_S,
+    jerp_python: str = sys.executable,
+) -> int:
     """The daemon loop: reconcile every ``poll_s`` until SIGTERM/SIGINT, then tear down."""
     from harness.aws import AwsClients
     from harness.inventory import read_topology
@@ -915,6 +935,7 @@ def serve(settings: HarnessSettings, env_id: str, poll_s: float = POLL_INTERVAL_
         env_id,
         lambda: read_topology(clients),
         http_reporter(settings.localstack_url),
+        python=jerp_python,
     )
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
@@ -973,9 +994,15 @@ def _cleanup_dead(settings: HarnessSettings, state: Mapping[str, Any]) -> None:
 
 
 def start_dataplane(
-    settings: HarnessSettings, timeout_s: float = 180.0, prefix: str = DEFAULT_PREFIX
+    settings: HarnessSettings,
+    timeout_s: float = 180.0,
+    prefix: str = DEFAULT_PREFIX,
+    jerp_python: str = sys.executable,
 ) -> DataPlaneHandle:
-    """Start the daemon (or find the one running) and wait until converged and healthy."""
+    """Start the daemon (or find the one running) and wait until converged and healthy.
+
+    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances.
+    """
     require_root()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     log_file = settings.state_dir / LOG_FILE
@@ -1001,6 +1028,8 @@ def start_dataplane(
                     settings.localstack_url,
                     "--region",
                     settings.region,
+                    "--jerp-python",
+                    jerp_python,
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -1086,6 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--state-dir", default=None)
     serve_p.add_argument("--localstack-url", default=None)
     serve_p.add_argument("--region", default=None)
+    serve_p.add_argument("--jerp-python", default=sys.executable)
     sub.add_parser("start", help="start the daemon and wait until healthy")
     sub.add_parser("stop", help="stop the daemon and tear everything down")
     sub.add_parser("status", help="one line about the daemon")
@@ -1101,7 +1131,7 @@ def main(argv: list[str] | None = None) -> int:
                 overrides["AWS_REGION"] = args.region
         settings = load_settings(**overrides)
         if args.command == "serve":
-            return serve(settings, args.env_id or new_env_id())
+            return serve(settings, args.env_id or new_env_id(), jerp_python=args.jerp_python)
         if args.command == "start":
             handle = start_dataplane(settings)
             print(f"data plane running: pid {handle.pid}, env {handle.env_id}")

@@ -13,7 +13,7 @@ from harness.dataplane import (
     target_health,
 )
 from harness.haproxy import ServerStatus
-from harness.topology import Topology
+from harness.topology import Topology, Vpc
 
 from .seed_topology import (
     AZ_A,
@@ -229,3 +229,20 @@ def test_node_health_follows_server_state(topology: Topology) -> None:
         node_a.bind_namespace: True,
         node_c.bind_namespace: False,
     }
+
+
+def test_a_vpc_without_hosts_gets_no_router(topology: Topology) -> None:
+    default_vpc = Vpc("vpc-default", "172.31.0.0/16", "default")
+    desired = plan(replace(topology, vpcs=(*topology.vpcs, default_vpc)), ENV)
+    assert f"{ENV}-vpc-default" not in desired.routers
+    assert len(desired.routers) == 2
+
+
+def test_an_address_outside_its_subnet_is_a_named_problem_not_a_host(topology: Topology) -> None:
+    (endpoint,) = topology.endpoints
+    bad = replace(endpoint.interfaces[0], private_ip="10.230.194.2")
+    moved = replace(endpoint, interfaces=(bad, endpoint.interfaces[1]))
+    desired = plan(replace(topology, endpoints=(moved,)), ENV)
+    assert f"{ENV}-eni-a" not in desired.hosts
+    (warning,) = desired.warnings
+    assert "eni-a" in warning and "10.230.194.2" in warning and "10.20.1.0/24" in warning
