@@ -13,6 +13,23 @@ writes ``<state dir>/dataplane.json`` (namespaces per host, pids, health), which
 
 Every name carries an environment id (``jp`` + 4 hex), so a second environment never collides
 with what a crashed first one left; start-up removes leftovers of a dead environment.
+
+State file (``dataplane.json``, rewritten atomically after every pass)::
+
+    {"pid": <daemon pid>, "env_id": "jp1a2b", "started_at": <epoch>,
+     "hosts": {"<instance id | ENI id | lb name/az>": {"namespace": "...", "kind":
+               "instance|nlb-node|endpoint-eni", "ip": "...", "vpc_id": "...",
+               "resolver": "10.x.0.2", "name": "<Name tag or empty>"}},
+     "names": {"<Name tag>": "<instance id>"},
+     "routers": {"<namespace>": {"cidr": ..., "router": ..., "resolver": ...}},
+     "namespaces": [...], "processes": {"haproxy": pid, "dnsmasq:<ns>": pid, "jerp:<id>": pid},
+     "dns": {"<name>": ["<address>", ...]}, "target_health": {"<tg arn>": [<report>]},
+     "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
+     "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...]}
+
+Reloads: HAProxy is reloaded (master-worker, SIGUSR2) on configuration changes, so flows
+unrelated to the change continue; it is restarted only when a namespace it binds in was
+re-created. dnsmasq re-reads its hosts file on SIGHUP.
 """
 
 from __future__ import annotations

@@ -1,0 +1,81 @@
+"""The daemon's outside: the health report it posts, status lines, the state file."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.dataplane import dataplane_status, http_reporter, main, read_state, write_state
+from harness.errors import DataPlaneError
+from harness.settings import load_settings
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict[str, Any]]] = []  # noqa: RUF012
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, json.loads(body)))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def control_plane() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_target_health_is_posted_in_the_plugin_shape(control_plane: str) -> None:
+    _Recorder.received.clear()
+    targets = [{"id": "i-1", "port": 8080, "state": "healthy"}]
+    http_reporter(control_plane + "/")("arn:tg", targets)
+    assert _Recorder.received == [
+        ("/_jerp/target-health", {"target_group_arn": "arn:tg", "targets": targets})
+    ]
+
+
+def test_a_control_plane_that_does_not_answer_is_a_named_error() -> None:
+    with pytest.raises(DataPlaneError) as info:
+        http_reporter("http://127.0.0.1:9")("arn:tg", [])
+    assert "/_jerp/target-health" in str(info.value)
+    assert "plug-in" in info.value.hint
+
+
+def test_status_without_a_daemon(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings = load_settings(HARNESS_STATE_DIR=str(tmp_path))
+    assert dataplane_status(settings) == "not running"
+    write_state(tmp_path, {"pid": 2**22 + 1, "env_id": "jd0002"})
+    assert dataplane_status(settings).startswith("dead (pid")
+    assert "jd0002" in dataplane_status(settings)
+
+
+def test_state_file_round_trip_and_garbage(tmp_path: Path) -> None:
+    write_state(tmp_path, {"pid": 1, "hosts": {}})
+    assert read_state(tmp_path) == {"pid": 1, "hosts": {}}
+    (tmp_path / "dataplane.json").write_text("{not json")
+    assert read_state(tmp_path) is None
+
+
+def test_cli_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path))
+    assert main(["status"]) == 0
+    assert capsys.readouterr().out.strip() == "not running"
