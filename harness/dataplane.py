@@ -940,17 +940,17 @@ def serve(
 ) -> int:
     """The daemon loop: reconcile every ``poll_s`` until SIGTERM/SIGINT, then tear down."""
     from harness.aws import AwsClients
-    from harness.inventory import read_topology
+    from harness.inventory import TopologyReader
 
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    clients = AwsClients.from_settings(settings)
+    reader = TopologyReader(AwsClients.from_settings(settings))
     base: dict[str, Any] = {"pid": os.getpid(), "started_at": time.time()}
     plane = DataPlane(
         settings.state_dir,
         env_id,
-        lambda: read_topology(clients),
+        reader.read,
         http_reporter(settings.localstack_url),
         python=jerp_python,
     )

@@ -7,7 +7,7 @@ endpoint's ``NetworkInterfaceIds``, target health is ``DescribeTargetHealth``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import botocore.exceptions
@@ -61,8 +61,24 @@ def _rule(perm: dict[str, Any]) -> SecurityGroupRule:
 
 def read_topology(clients: AwsClients) -> Topology:
     """Everything the data plane and the checks need, in one pass over the APIs."""
+    return TopologyReader(clients).read()
+
+
+class TopologyReader:
+    """Reads the topology again and again with the same clients (the daemon polls)."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+        self.ec2 = clients.client("ec2")
+        self.elbv2 = clients.client("elbv2")
+
+    def read(self) -> Topology:
+        return _guarded(self.clients, lambda: _read(self.clients.region, self.ec2, self.elbv2))
+
+
+def _guarded(clients: AwsClients, read: Callable[[], Topology]) -> Topology:
     try:
-        return _read(clients)
+        return read()
     except botocore.exceptions.EndpointConnectionError as exc:
         raise LocalStackError(
             f"the control plane at {clients.endpoint_url or 'AWS'} does not answer: {exc}",
@@ -75,9 +91,7 @@ def read_topology(clients: AwsClients) -> Topology:
         ) from exc
 
 
-def _read(clients: AwsClients) -> Topology:
-    ec2 = clients.client("ec2")
-    elbv2 = clients.client("elbv2")
+def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
 
     subnets_by_vpc: dict[str, list[Subnet]] = {}
     for s in _pages(ec2, "describe_subnets", "Subnets"):
@@ -276,7 +290,7 @@ def _read(clients: AwsClients) -> Topology:
         )
 
     return Topology(
-        region=clients.region,
+        region=region,
         vpcs=vpcs,
         instances=tuple(instances),
         security_groups=groups,
