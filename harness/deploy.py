@@ -1,0 +1,273 @@
+"""Deploy and destroy a stack: the one place that sequences the three planes.
+
+``STACK=local``: LocalStack (started detached, with the PrivateLink plug-in) -> Terraform
+apply of ``terraform/stacks/local`` -> the local data plane (namespaces, HAProxy, dnsmasq,
+JERP) converged to what LocalStack holds. ``STACK=aws``: Terraform apply of
+``terraform/stacks/aws`` against the account in the environment's credentials.
+
+A deploy that fails or is interrupted stops what that same call started, so nothing is left
+half-created; ``destroy`` stops everything, whatever started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.aws import AwsClients
+from harness.errors import PrerequisiteError, StackNotDeployedError
+from harness.settings import REPO_ROOT, HarnessSettings
+
+NEXT_STEPS = """\
+Next:
+  make check                  live checks (DNS, greeting over the vpce name, negative cases)
+  make exec HOST={client} CMD='curl -s {vpce}/user/yundream'
+  make graph                  draw the deployed topology (reports/topology.svg)
+  make destroy                tear everything down"""
+
+
+@dataclass
+class Deployment:
+    """A deployed stack: Terraform outputs plus clients for its control plane."""
+
+    stack: str
+    outputs: dict[str, Any]
+    clients: AwsClients
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _outputs_file(settings: HarnessSettings) -> Path:
+    return settings.state_dir / f"outputs-{settings.stack}.json"
+
+
+def _terraform(settings: HarnessSettings) -> Any:
+    from harness.terraform import Terraform
+
+    # Terraform gets the caller's environment (TF_CLI_CONFIG_FILE, AWS_* credentials, proxy
+    # settings) as a whole: passing it on is the point, interpreting it is Terraform's job.
+    return Terraform(settings.stack_dir, env=dict(os.environ), binary=settings.terraform_bin)
+
+
+def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, Any]:
+    variables: dict[str, Any] = {"wheelhouse_dir": str(wheelhouse)}
+    if settings.stack == "local":
+        variables["localstack_endpoint"] = settings.localstack_url
+    else:
+        variables["region"] = settings.region
+    return variables
+
+
+def _build_wheelhouse(settings: HarnessSettings) -> Path:
+    from harness.wheelhouse import build_wheelhouse
+
+    target = settings.state_dir / "wheelhouse"
+    build_wheelhouse(target)
+    return target
+
+
+def _require_root_for_dataplane(settings: HarnessSettings) -> None:
+    if settings.stack == "local" and os.geteuid() != 0:
+        raise PrerequisiteError(
+            "the local data plane needs root (it creates network namespaces)",
+            hint="run `sudo make deploy`, or `make harness-image` and run the harness in its "
+            "privileged container (README, 'Without root')",
+        )
+
+
+def _require_aws_credentials(clients: AwsClients) -> str:
+    import botocore.exceptions
+
+    try:
+        identity = clients.client("sts").get_caller_identity()
+    except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ClientError) as exc:
+        raise PrerequisiteError(
+            f"no usable AWS credentials for STACK=aws ({exc})",
+            hint="set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+            "(check with `aws sts get-caller-identity`), or deploy locally with STACK=local",
+        ) from exc
+    return str(identity["Arn"])
+
+
+@contextlib.contextmanager
+def _undo_on_failure(settings: HarnessSettings, started_localstack: bool) -> Iterator[None]:
+    """Stop what this deploy started if it does not finish (error or Ctrl-C)."""
+    try:
+        yield
+    except BaseException:
+        if settings.stack == "local":
+            from harness.dataplane import stop_dataplane
+
+            with contextlib.suppress(Exception):
+                stop_dataplane(settings)
+            if started_localstack:
+                _stop_localstack_and_forget_state(settings)
+        raise
+
+
+def _stop_localstack_and_forget_state(settings: HarnessSettings) -> None:
+    from harness import localstack
+
+    localstack.stop_detached(settings)
+    # LocalStack keeps its resources in memory: once it is gone, so is what the local
+    # Terraform state describes.
+    for name in ("terraform.tfstate", "terraform.tfstate.backup"):
+        (settings.stack_dir / name).unlink(missing_ok=True)
+    _outputs_file(settings).unlink(missing_ok=True)
+
+
+def deploy(settings: HarnessSettings) -> Deployment:
+    """Deploy ``settings.stack`` and return its outputs; idempotent when run again."""
+    timings: dict[str, float] = {}
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    clients = AwsClients.from_settings(settings)
+    if settings.stack == "aws":
+        print(f"deploying to AWS as {_require_aws_credentials(clients)} in {settings.region}")
+    _require_root_for_dataplane(settings)
+
+    started_localstack = False
+    if settings.stack == "local":
+        from harness import localstack
+
+        t0 = time.monotonic()
+        started_localstack = localstack.ensure_running(settings)
+        timings["localstack"] = time.monotonic() - t0
+        if started_localstack:
+            # A fresh LocalStack is empty: any state file left here describes nothing.
+            for name in ("terraform.tfstate", "terraform.tfstate.backup"):
+                (settings.stack_dir / name).unlink(missing_ok=True)
+
+    with _undo_on_failure(settings, started_localstack):
+        t0 = time.monotonic()
+        wheelhouse = _build_wheelhouse(settings)
+        timings["wheelhouse"] = time.monotonic() - t0
+
+        tf = _terraform(settings)
+        t0 = time.monotonic()
+        tf.init()
+        tf.apply(_tf_vars(settings, wheelhouse))
+        outputs: dict[str, Any] = tf.output()
+        timings["terraform_apply"] = time.monotonic() - t0
+        _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
+
+        if settings.stack == "local":
+            from harness.dataplane import start_dataplane
+
+            t0 = time.monotonic()
+            start_dataplane(settings)
+            timings["dataplane"] = time.monotonic() - t0
+    return Deployment(settings.stack, outputs, clients, timings)
+
+
+def load_deployment(settings: HarnessSettings) -> Deployment:
+    """The stack ``deploy`` left behind, for check/exec/graph in a later process."""
+    path = _outputs_file(settings)
+    if not path.exists():
+        raise StackNotDeployedError(
+            f"no deployed {settings.stack} stack (no {path.relative_to(REPO_ROOT)})",
+            hint=f"run `make deploy STACK={settings.stack}` first",
+        )
+    outputs = json.loads(path.read_text())
+    return Deployment(settings.stack, outputs, AwsClients.from_settings(settings))
+
+
+def plan(settings: HarnessSettings) -> Any:
+    tf = _terraform(settings)
+    tf.init()
+    wheelhouse = settings.state_dir / "wheelhouse"
+    return tf.plan(_tf_vars(settings, wheelhouse), show=True)
+
+
+def destroy(settings: HarnessSettings) -> None:
+    """Tear down the stack; for local also the data plane and LocalStack. Safe to repeat."""
+    if settings.stack == "aws":
+        clients = AwsClients.from_settings(settings)
+        _require_aws_credentials(clients)
+        tf = _terraform(settings)
+        tf.init()
+        tf.destroy(_tf_vars(settings, settings.state_dir / "wheelhouse"))
+        _outputs_file(settings).unlink(missing_ok=True)
+        return
+
+    from harness import localstack
+    from harness.dataplane import stop_dataplane
+
+    stop_dataplane(settings)
+    if localstack.is_running(settings):
+        tf = _terraform(settings)
+        if (settings.stack_dir / "terraform.tfstate").exists():
+            tf.init()
+            tf.destroy(_tf_vars(settings, settings.state_dir / "wheelhouse"))
+    _stop_localstack_and_forget_state(settings)
+
+
+def run_live_checks(settings: HarnessSettings, junit_path: str) -> bool:
+    from harness.checks import run_checks
+    from harness.report import print_table, write_junit
+
+    deployment = load_deployment(settings)
+    results = run_checks(settings, deployment.outputs, deployment.clients)
+    print_table(results)
+    write_junit(results, Path(junit_path))
+    return all(r.passed for r in results)
+
+
+def seed_transcripts(settings: HarnessSettings) -> str:
+    from harness.checks import transcripts
+
+    deployment = load_deployment(settings)
+    return str(transcripts(settings, deployment.outputs))
+
+
+def draw_graph(settings: HarnessSettings, out: str) -> str:
+    from harness.graph import render_graph
+    from harness.inventory import read_topology
+
+    deployment = load_deployment(settings)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    render_graph(read_topology(deployment.clients), path)
+    return str(path)
+
+
+def status(settings: HarnessSettings) -> str:
+    from harness import localstack
+    from harness.dataplane import dataplane_status
+
+    lines = [f"stack: {settings.stack}"]
+    lines.append(f"localstack: {localstack.describe(settings)}")
+    lines.append(f"data plane: {dataplane_status(settings)}")
+    out = _outputs_file(settings)
+    lines.append(f"outputs: {out if out.exists() else 'not deployed'}")
+    return "\n".join(lines)
+
+
+def print_summary(deployment: Deployment, settings: HarnessSettings) -> None:
+    outputs = deployment.outputs
+    width = max((len(k) for k in outputs), default=0)
+    print("\nOutputs:")
+    for key in sorted(outputs):
+        print(f"  {key.ljust(width)}  {json.dumps(outputs[key])}")
+    if deployment.timings:
+        spent = ", ".join(f"{k} {v:.1f}s" for k, v in deployment.timings.items())
+        print(f"\nTime: {spent}")
+    if settings.stack == "local":
+        print()
+        print(seed_transcripts(settings))
+    print()
+    print(
+        NEXT_STEPS.format(
+            client=outputs.get("consumer_client_instance_id", "<client>"),
+            vpce=outputs.get("endpoint_regional_dns_name", "<vpce name>"),
+        )
+    )
+
+
+def remove_state_dir(settings: HarnessSettings) -> None:
+    shutil.rmtree(settings.state_dir, ignore_errors=True)
