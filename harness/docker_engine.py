@@ -1,0 +1,162 @@
+"""A Docker engine to build and run the project's images: the one that answers, or our own.
+
+Our own daemon never touches the host network: ``--iptables=false --ip6tables=false`` and
+``--bridge=none`` (no docker0, no route, no NAT rule), its own socket and data root under the
+state directory. Containers it runs use the host network namespace (``network_mode=host``)
+and bind 127.0.0.1, so no port publishing and no firewall rule is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+from types import TracebackType
+
+from harness.errors import PrerequisiteError, WaitTimeout
+
+
+def _answers(host: str | None) -> bool:
+    env = dict(os.environ)
+    if host:
+        env["DOCKER_HOST"] = host
+    if shutil.which("docker") is None:
+        return False
+    probe = subprocess.run(
+        ["docker", "version", "--format", "{{.Server.Version}}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+class DockerEngine:
+    """``with DockerEngine(state_dir) as engine: engine.host`` -> a DOCKER_HOST that answers.
+
+    ``existing_host`` (normally the caller's DOCKER_HOST, or None for Docker's default socket)
+    is used when it answers; otherwise, as root, a private ``dockerd`` is started and stopped
+    again on exit.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        existing_host: str | None = None,
+        run_dir: Path = Path("/run/jerp-docker"),
+        ready_timeout_s: float = 60.0,
+    ) -> None:
+        self.state_dir = state_dir
+        self.existing_host = existing_host
+        self.run_dir = run_dir
+        self.ready_timeout_s = ready_timeout_s
+        self.host = ""
+        self.owned = False
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.run_dir / "docker.sock"
+
+    def start(self) -> DockerEngine:
+        if _answers(self.existing_host):
+            self.host = self.existing_host or "unix:///var/run/docker.sock"
+            return self
+        own = f"unix://{self.socket}"
+        if _answers(own):  # a daemon of ours left by an earlier run: reuse it, stop it after
+            self.host, self.owned = own, True
+            return self
+        dockerd = shutil.which("dockerd")
+        if dockerd is None or os.geteuid() != 0:
+            raise PrerequisiteError(
+                "no Docker engine answers and none can be started here"
+                + (" (dockerd is not installed)" if dockerd is None else " (not root)"),
+                hint="start Docker (or set DOCKER_HOST), or as root install Debian's docker.io "
+                "so the harness can run its own daemon",
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        data_root = self.state_dir / "docker"
+        data_root.mkdir(parents=True, exist_ok=True)
+        log = (self.state_dir / "dockerd.log").open("ab")
+        self._proc = subprocess.Popen(
+            [
+                dockerd,
+                "--iptables=false",
+                "--ip6tables=false",
+                "--bridge=none",
+                "--host",
+                own,
+                "--data-root",
+                str(data_root),
+                "--exec-root",
+                str(self.run_dir / "exec"),
+                "--pidfile",
+                str(self.run_dir / "docker.pid"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        self.host, self.owned = own, True
+        deadline = time.monotonic() + self.ready_timeout_s
+        while not _answers(own):
+            if self._proc.poll() is not None:
+                self.stop()
+                raise PrerequisiteError(
+                    f"dockerd exited with {self._proc.returncode} during start-up",
+                    hint=f"see {self.state_dir / 'dockerd.log'}",
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise WaitTimeout(
+                    f"dockerd did not answer on {own} within {self.ready_timeout_s:.0f}s",
+                    hint=f"see {self.state_dir / 'dockerd.log'}",
+                )
+            time.sleep(0.5)
+        return self
+
+    def stop(self) -> None:
+        if not self.owned:
+            return
+        pid_file = self.run_dir / "docker.pid"
+        pid = self._proc.pid if self._proc else None
+        if pid is None and pid_file.exists():
+            pid = int(pid_file.read_text().strip() or 0) or None
+        if pid:
+            try:
+                os.kill(pid, 15)
+            except ProcessLookupError:
+                pid = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=10)
+        elif pid:
+            deadline = time.monotonic() + 30
+            while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+        self.owned = False
+        self._proc = None
+
+    def env(self) -> dict[str, str]:
+        """Environment for docker/compose/testcontainers talking to this engine."""
+        return {"DOCKER_HOST": self.host, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+
+    def __enter__(self) -> DockerEngine:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
