@@ -102,9 +102,19 @@ def _dev(args: argparse.Namespace, settings: HarnessSettings) -> int:
 
 
 def _image(args: argparse.Namespace, settings: HarnessSettings) -> int:
-    from harness.devenv import build_harness_image
+    import os
 
-    print(build_harness_image(settings))
+    from harness.docker_engine import DockerEngine
+    from harness.images import build_harness_image, debian_base_image
+
+    with DockerEngine(settings.state_dir, existing_host=os.environ.get("DOCKER_HOST")) as engine:
+        base = args.base_image
+        if args.debootstrap_base:
+            # No registry: a Debian base made here, with apt working inside the build.
+            base = debian_base_image(
+                engine, settings.state_dir / "images", ("ca-certificates",), "jerp-debian:bookworm"
+            )
+        print(build_harness_image(engine, settings.state_dir, settings.terraform_bin, base))
     return 0
 
 
@@ -141,6 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("action", choices=["up", "down", "config"])
     image = add("image", _image, "build the all-in-one harness image")
     image.add_argument("action", choices=["build"])
+    image.add_argument(
+        "--base-image", default="python:3.12-slim-bookworm", help="Debian bookworm based image"
+    )
+    image.add_argument(
+        "--debootstrap-base",
+        action="store_true",
+        help="make the base with debootstrap instead of pulling one (no registry needed)",
+    )
     return parser
 
 

@@ -109,3 +109,57 @@ def build_jerp_image(
         argv += ["--build-arg", f"BASE_IMAGE={base_image}"]
     _run([*argv, str(context)], engine, what="docker build (JERP image)")
     return tag
+
+
+HARNESS_IMAGE = "jerp-harness:latest"
+DEFAULT_HARNESS_BASE = "python:3.12-slim-bookworm"
+
+
+def harness_context(state_dir: Path, terraform_bin: str) -> Path:
+    """Build context of ``docker/harness.Dockerfile``: the committed tree and terraform."""
+    context = state_dir / "harness-context"
+    shutil.rmtree(context, ignore_errors=True)
+    (context / "repo").mkdir(parents=True)
+    (context / "bin").mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(REPO_ROOT), "archive", "--format=tar", "HEAD"],
+        capture_output=True,
+        check=False,
+    )
+    if archive.returncode != 0:
+        raise PrerequisiteError(
+            "`git archive HEAD` failed: the harness image is built from the committed tree",
+            hint="run it from a git checkout of the kit",
+        )
+    subprocess.run(["tar", "-x", "-C", str(context / "repo")], input=archive.stdout, check=True)
+    found = shutil.which(terraform_bin)
+    if found:
+        shutil.copy2(found, context / "bin" / "terraform")
+    shutil.copy2(DOCKER_DIR / "harness.Dockerfile", context / "Dockerfile")
+    return context
+
+
+def build_harness_image(
+    engine: DockerEngine,
+    state_dir: Path,
+    terraform_bin: str,
+    base_image: str = DEFAULT_HARNESS_BASE,
+    tag: str = HARNESS_IMAGE,
+) -> str:
+    context = harness_context(state_dir, terraform_bin)
+    _run(
+        [
+            "docker",
+            "build",
+            "--network",
+            "host",
+            "--build-arg",
+            f"BASE_IMAGE={base_image}",
+            "-t",
+            tag,
+            str(context),
+        ],
+        engine,
+        what="docker build (harness image)",
+    )
+    return tag
