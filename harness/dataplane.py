@@ -87,6 +87,7 @@ LOG_FILE = "dataplane.log"
 DEFAULT_PREFIX = "jp"
 _RUNNING = "running"
 _INSTANCE_GONE = ("terminated", "shutting-down")
+_INSTANCE_STOPPED = ("stopped", "stopping")
 _ENDPOINT_GONE = ("deleted", "deleting", "failed")
 
 HealthReporter = Callable[[str, list[dict[str, Any]]], None]
@@ -310,6 +311,8 @@ def plan(
                 if member is None:
                     continue
                 port = target.port or tg.port
+                if member.state != _RUNNING and member.state not in _INSTANCE_STOPPED:
+                    continue  # pending: no traffic yet, health stays "initial"
                 if member.state != _RUNNING:
                     invalid.setdefault(tg.arn, []).append(
                         (
