@@ -77,6 +77,7 @@ from harness.topology import (
     Instance,
     LoadBalancer,
     SecurityGroupRule,
+    TargetGroup,
     Topology,
 )
 
@@ -173,32 +174,82 @@ def plan(
     a node without one leaves its load balancer's DNS name (unless no node has one: then DNS
     fails open and lists every node, as AWS does).
     """
-    node_up = node_up or {}
-    warnings: list[str] = []
-    routers: dict[str, RouterSpec] = {}
-    hosts: dict[str, HostSpec] = {}
-    vpc_router: dict[str, RouterSpec] = {}
-    for vpc in topology.vpcs:
-        spec = RouterSpec(
-            namespace=router_namespace(env_id, vpc.vpc_id),
-            bridge=f"{env_id}br",
-            cidr=vpc.cidr,
-            router_ip=vpc.router_ip,
-            resolver_ip=vpc.resolver_ip,
-        )
-        routers[spec.namespace] = spec
-        vpc_router[vpc.vpc_id] = spec
+    return _Planner(topology, env_id, node_up or {}).plan()
 
-    def add_host(namespace: str, kind: str, ref: str, subnet_id: str, ip: str) -> HostSpec | None:
+
+class _Planner:
+    """One planning pass; each step reads what the previous ones placed."""
+
+    def __init__(self, topology: Topology, env_id: str, node_up: Mapping[str, bool]) -> None:
+        self.topology = topology
+        self.env_id = env_id
+        self.node_up = node_up
+        self.warnings: list[str] = []
+        self.hosts: dict[str, HostSpec] = {}
+        self.routers = {
+            vpc.vpc_id: RouterSpec(
+                namespace=router_namespace(env_id, vpc.vpc_id),
+                bridge=f"{env_id}br",
+                cidr=vpc.cidr,
+                router_ip=vpc.router_ip,
+                resolver_ip=vpc.resolver_ip,
+            )
+            for vpc in topology.vpcs
+        }
+        # Security group membership (for source-group rules) and each host's groups.
+        self.members: dict[str, list[str]] = {}
+        self.host_groups: dict[str, tuple[str, ...]] = {}
+        self.instances: dict[str, Instance] = {}
+        self.node_hosts: dict[tuple[str, str], HostSpec] = {}  # (lb arn, az) -> host
+        self.eni_hosts: dict[str, list[tuple[str, HostSpec]]] = {}  # endpoint -> [(az, host)]
+        self.proxies: list[ProxySpec] = []
+        self.node_targets: dict[str, dict[str, TargetRef]] = {}
+        self.invalid: dict[str, list[tuple[str, int, str, str]]] = {}
+        self.jerp_ports: dict[str, int] = {}
+        self.tgs = {tg.arn: tg for tg in topology.target_groups}
+
+    def plan(self) -> DesiredState:
+        self._place_instances()
+        self._place_nlb_nodes()
+        self._place_endpoint_enis()
+        rulesets = self._rulesets()
+        self._nlb_listeners()
+        self._endpoint_listeners()
+        jerps = {
+            instance_id: JerpSpec(
+                instance_id,
+                host_namespace(self.env_id, instance_id),
+                self.instances[instance_id].private_ip,
+                port,
+            )
+            for instance_id, port in self.jerp_ports.items()
+        }
+        # A VPC without hosts (such as the default VPC) needs no bridge and no resolver.
+        used = {h.router_namespace for h in self.hosts.values()}
+        return DesiredState(
+            routers={r.namespace: r for r in self.routers.values() if r.namespace in used},
+            hosts=self.hosts,
+            rulesets=rulesets,
+            dns=self._dns(),
+            proxies=tuple(self.proxies),
+            jerps=jerps,
+            node_targets=self.node_targets,
+            invalid_targets={arn: tuple(items) for arn, items in self.invalid.items()},
+            warnings=tuple(self.warnings),
+        )
+
+    def _add_host(
+        self, namespace: str, kind: str, ref: str, subnet_id: str, ip: str, groups: tuple[str, ...]
+    ) -> HostSpec | None:
         try:
-            subnet = topology.subnet(subnet_id)
+            subnet = self.topology.subnet(subnet_id)
         except KeyError:
             return None
-        router = vpc_router.get(subnet.vpc_id)
+        router = self.routers.get(subnet.vpc_id)
         if router is None or not ip:
             return None
         if ipaddress.IPv4Address(ip) not in subnet.network:
-            warnings.append(
+            self.warnings.append(
                 f"{kind} {ref} has address {ip} outside its subnet {subnet.subnet_id} "
                 f"({subnet.cidr}); the control plane allocated it wrongly "
                 "(locally: is LocalStack running with the JERP PrivateLink plug-in?)"
@@ -216,227 +267,196 @@ def plan(
             router_ip=router.router_ip,
             resolver_ip=router.resolver_ip,
         )
-        hosts[namespace] = host
+        self.hosts[namespace] = host
+        if groups:
+            self.host_groups[namespace] = groups
+        for group in groups:
+            self.members.setdefault(group, []).append(ip)
         return host
 
-    # Security group membership: who is "in" a group, for source-group rules.
-    members: dict[str, list[str]] = {}
-    host_groups: dict[str, tuple[str, ...]] = {}
-
-    instances: dict[str, Instance] = {}
-    for inst in topology.instances:
-        if inst.state in _INSTANCE_GONE:
-            continue
-        host = add_host(
-            host_namespace(env_id, inst.instance_id),
-            "instance",
-            inst.instance_id,
-            inst.subnet_id,
-            inst.private_ip,
-        )
-        if host is None:
-            continue
-        instances[inst.instance_id] = inst
-        host_groups[host.namespace] = inst.security_groups
-        for group in inst.security_groups:
-            members.setdefault(group, []).append(inst.private_ip)
-
-    lbs = {lb.arn: lb for lb in topology.load_balancers}
-    node_hosts: dict[tuple[str, str], HostSpec] = {}  # (lb arn, az) -> host
-    for lb in topology.load_balancers:
-        if lb.lb_type != "network":
-            continue
-        for node in lb.nodes:
-            host = add_host(
-                node_namespace(env_id, lb, node.az),
-                "nlb-node",
-                f"{lb.name}/{node.az}",
-                node.subnet_id,
-                node.private_ip,
-            )
-            if host is None:
+    def _place_instances(self) -> None:
+        for inst in self.topology.instances:
+            if inst.state in _INSTANCE_GONE:
                 continue
-            node_hosts[(lb.arn, node.az)] = host
-            if lb.security_groups:
-                host_groups[host.namespace] = lb.security_groups
-            for group in lb.security_groups:
-                members.setdefault(group, []).append(node.private_ip)
+            namespace = host_namespace(self.env_id, inst.instance_id)
+            if self._add_host(
+                namespace,
+                "instance",
+                inst.instance_id,
+                inst.subnet_id,
+                inst.private_ip,
+                inst.security_groups,
+            ):
+                self.instances[inst.instance_id] = inst
+                # An instance has a security group even when it lists none: deny by default.
+                self.host_groups.setdefault(namespace, ())
 
-    eni_hosts: dict[str, list[tuple[str, HostSpec]]] = {}  # endpoint id -> [(az, host)]
-    for ep in topology.endpoints:
-        if ep.state.lower() in _ENDPOINT_GONE:
-            continue
-        for eni in ep.interfaces:
-            host = add_host(
-                host_namespace(env_id, eni.eni_id),
-                "endpoint-eni",
-                eni.eni_id,
-                eni.subnet_id,
-                eni.private_ip,
-            )
-            if host is None:
+    def _place_nlb_nodes(self) -> None:
+        for lb in self.topology.load_balancers:
+            if lb.lb_type != "network":
                 continue
-            eni_hosts.setdefault(ep.endpoint_id, []).append((eni.az, host))
-            if ep.security_groups:
-                host_groups[host.namespace] = ep.security_groups
-            for group in ep.security_groups:
-                members.setdefault(group, []).append(eni.private_ip)
+            for node in lb.nodes:
+                host = self._add_host(
+                    node_namespace(self.env_id, lb, node.az),
+                    "nlb-node",
+                    f"{lb.name}/{node.az}",
+                    node.subnet_id,
+                    node.private_ip,
+                    lb.security_groups,
+                )
+                if host is not None:
+                    self.node_hosts[(lb.arn, node.az)] = host
 
-    groups = {sg.group_id: sg for sg in topology.security_groups}
-    rulesets: dict[str, str] = {}
-    for namespace, group_ids in sorted(host_groups.items()):
-        rules: list[SecurityGroupRule] = []
-        for group_id in group_ids:
-            if group_id in groups:
-                rules += groups[group_id].ingress
-        rulesets[namespace] = render_ruleset(_resolve_rules(rules, members))
-
-    # NLB nodes: a listener per node forwarding to the node's targets.
-    tgs = {tg.arn: tg for tg in topology.target_groups}
-    subnet_az = {s.subnet_id: s.az for v in topology.vpcs for s in v.subnets}
-    by_ip = {i.private_ip: i for i in instances.values()}
-    proxies: list[ProxySpec] = []
-    node_targets: dict[str, dict[str, TargetRef]] = {}
-    invalid: dict[str, list[tuple[str, int, str, str]]] = {}
-    jerp_ports: dict[str, int] = {}
-    for lb in topology.load_balancers:
-        for listener in lb.listeners:
-            tg = tgs.get(listener.target_group_arn)
-            if tg is None:
+    def _place_endpoint_enis(self) -> None:
+        for ep in self.topology.endpoints:
+            if ep.state.lower() in _ENDPOINT_GONE:
                 continue
-            check = _check_spec(tg.health_check)
-            targets: list[tuple[Instance, int]] = []
-            for target in tg.targets:
-                member = instances.get(target.target_id) or by_ip.get(target.target_id)
-                if member is None:
-                    continue
-                port = target.port or tg.port
-                if member.state != _RUNNING and member.state not in _INSTANCE_STOPPED:
-                    continue  # pending: no traffic yet, health stays "initial"
-                if member.state != _RUNNING:
-                    invalid.setdefault(tg.arn, []).append(
-                        (
-                            member.instance_id,
-                            port,
-                            "Target.InvalidState",
-                            f"Target is in the {member.state} state",
-                        )
-                    )
-                    continue
-                targets.append((member, port))
-                jerp_ports.setdefault(member.instance_id, port)
-            for (lb_arn, az), node_host in sorted(node_hosts.items()):
-                if lb_arn != lb.arn:
-                    continue
-                name = f"nlb-{short_hash(lb.arn)}-{az}-{listener.port}"
-                refs: dict[str, TargetRef] = {}
-                node_servers: list[ServerSpec] = []
-                for member, port in targets:
-                    if not lb.cross_zone and subnet_az.get(member.subnet_id) != az:
-                        continue
-                    server = f"{member.instance_id}-{port}"
-                    node_servers.append(
-                        ServerSpec(server, member.private_ip, port, node_host.namespace)
-                    )
-                    refs[server] = TargetRef(tg.arn, member.instance_id, port)
-                proxies.append(
-                    ProxySpec(
-                        name,
-                        node_host.ip,
-                        listener.port,
-                        node_host.namespace,
-                        tuple(node_servers),
-                        check,
+            for eni in ep.interfaces:
+                host = self._add_host(
+                    host_namespace(self.env_id, eni.eni_id),
+                    "endpoint-eni",
+                    eni.eni_id,
+                    eni.subnet_id,
+                    eni.private_ip,
+                    ep.security_groups,
+                )
+                if host is not None:
+                    self.eni_hosts.setdefault(ep.endpoint_id, []).append((eni.az, host))
+
+    def _rulesets(self) -> dict[str, str]:
+        groups = {sg.group_id: sg for sg in self.topology.security_groups}
+        rulesets: dict[str, str] = {}
+        for namespace, group_ids in sorted(self.host_groups.items()):
+            rules: list[SecurityGroupRule] = []
+            for group_id in group_ids:
+                if group_id in groups:
+                    rules += groups[group_id].ingress
+            rulesets[namespace] = render_ruleset(_resolve_rules(rules, self.members))
+        return rulesets
+
+    def _serving_targets(self, tg: TargetGroup) -> list[tuple[Instance, int]]:
+        """The running targets of ``tg``; stopped ones are recorded as InvalidState."""
+        by_ip = {i.private_ip: i for i in self.instances.values()}
+        serving = []
+        for target in tg.targets:
+            member = self.instances.get(target.target_id) or by_ip.get(target.target_id)
+            if member is None:
+                continue
+            port = target.port or tg.port
+            if member.state in _INSTANCE_STOPPED:
+                self.invalid.setdefault(tg.arn, []).append(
+                    (
+                        member.instance_id,
+                        port,
+                        "Target.InvalidState",
+                        f"Target is in the {member.state} state",
                     )
                 )
-                node_targets[name] = refs
+            elif member.state == _RUNNING:
+                serving.append((member, port))
+                self.jerp_ports.setdefault(member.instance_id, port)
+            # pending: no traffic yet, its health stays "initial"
+        return serving
 
-    # Endpoints: only an available connection carries traffic, ENI -> same-AZ node first.
-    services = {svc.service_name: svc for svc in topology.endpoint_services}
-    for ep in topology.endpoints:
-        if ep.state.lower() != "available":
-            continue
-        svc = services.get(ep.service_name)
-        if svc is None:
-            continue
-        for lb_arn in svc.load_balancer_arns:
-            lb_for_ep = lbs.get(lb_arn)
-            if lb_for_ep is None:
-                continue
-            nodes = [(az, h) for (arn, az), h in sorted(node_hosts.items()) if arn == lb_arn]
-            for listener in lb_for_ep.listeners:
-                tg = tgs.get(listener.target_group_arn)
-                ep_check = _check_spec(tg.health_check) if tg else None
-                if ep_check is not None and ep_check.port is not None:
-                    # The node forwards only its listener port; check through that.
-                    ep_check = HealthCheckSpec(
-                        ep_check.path, ep_check.interval_s, ep_check.rise, ep_check.fall
-                    )
-                for eni_az, eni_host in eni_hosts.get(ep.endpoint_id, []):
-                    eni_servers = tuple(
-                        ServerSpec(
-                            f"node-{node_az}",
+    def _nlb_listeners(self) -> None:
+        """Per node and listener: forward to the node's targets (its AZ's, unless cross-zone)."""
+        subnet_az = {s.subnet_id: s.az for v in self.topology.vpcs for s in v.subnets}
+        for lb in self.topology.load_balancers:
+            for listener in lb.listeners:
+                tg = self.tgs.get(listener.target_group_arn)
+                if tg is None:
+                    continue
+                targets = self._serving_targets(tg)
+                for (lb_arn, az), node in sorted(self.node_hosts.items()):
+                    if lb_arn != lb.arn:
+                        continue
+                    name = f"nlb-{short_hash(lb.arn)}-{az}-{listener.port}"
+                    refs: dict[str, TargetRef] = {}
+                    servers: list[ServerSpec] = []
+                    for member, port in targets:
+                        if not lb.cross_zone and subnet_az.get(member.subnet_id) != az:
+                            continue
+                        server = f"{member.instance_id}-{port}"
+                        servers.append(ServerSpec(server, member.private_ip, port, node.namespace))
+                        refs[server] = TargetRef(tg.arn, member.instance_id, port)
+                    self.proxies.append(
+                        ProxySpec(
+                            name,
                             node.ip,
                             listener.port,
                             node.namespace,
-                            backup=node_az != eni_az and any(a == eni_az for a, _ in nodes),
-                        )
-                        for node_az, node in nodes
-                    )
-                    proxies.append(
-                        ProxySpec(
-                            f"vpce-{eni_host.ref}-{listener.port}",
-                            eni_host.ip,
-                            listener.port,
-                            eni_host.namespace,
-                            eni_servers,
-                            ep_check,
+                            tuple(servers),
+                            _check_spec(tg.health_check),
                         )
                     )
+                    self.node_targets[name] = refs
 
-    # DNS: the NLB name -> nodes with healthy targets; endpoint names -> ENIs.
-    dns: dict[str, set[str]] = {}
-    for lb in topology.load_balancers:
-        if not lb.dns_name:
-            continue
-        nodes_of_lb = [(az, h) for (arn, az), h in sorted(node_hosts.items()) if arn == lb.arn]
-        healthy = [h.ip for _, h in nodes_of_lb if node_up.get(h.namespace, True)]
-        dns[lb.dns_name] = set(healthy or [h.ip for _, h in nodes_of_lb])
-        for az, h in nodes_of_lb:
-            dns[f"{az}.{lb.dns_name}"] = {h.ip}
-    for ep in topology.endpoints:
-        placed = eni_hosts.get(ep.endpoint_id, [])
-        if not placed:
-            continue
-        if ep.regional_dns:
-            dns.setdefault(ep.regional_dns, set()).update(h.ip for _, h in placed)
-        for az, name in ep.zonal_dns:
-            ips = {h.ip for eni_az, h in placed if eni_az == az}
-            if ips:
-                dns.setdefault(name, set()).update(ips)
+    def _endpoint_listeners(self) -> None:
+        """Only an available connection carries traffic: ENI -> same-AZ node, others backup."""
+        services = {svc.service_name: svc for svc in self.topology.endpoint_services}
+        lbs = {lb.arn: lb for lb in self.topology.load_balancers}
+        for ep in self.topology.endpoints:
+            svc = services.get(ep.service_name)
+            if ep.state.lower() != "available" or svc is None:
+                continue
+            for lb_arn in svc.load_balancer_arns:
+                lb = lbs.get(lb_arn)
+                if lb is None:
+                    continue
+                nodes = [
+                    (az, h) for (arn, az), h in sorted(self.node_hosts.items()) if arn == lb_arn
+                ]
+                for listener in lb.listeners:
+                    tg = self.tgs.get(listener.target_group_arn)
+                    check = _check_spec(tg.health_check) if tg else None
+                    if check is not None and check.port is not None:
+                        # The node forwards only its listener port; check through that.
+                        check = HealthCheckSpec(
+                            check.path, check.interval_s, check.rise, check.fall
+                        )
+                    for eni_az, eni in self.eni_hosts.get(ep.endpoint_id, []):
+                        has_own_az = any(az == eni_az for az, _ in nodes)
+                        servers = tuple(
+                            ServerSpec(
+                                f"node-{az}",
+                                node.ip,
+                                listener.port,
+                                node.namespace,
+                                backup=has_own_az and az != eni_az,
+                            )
+                            for az, node in nodes
+                        )
+                        self.proxies.append(
+                            ProxySpec(
+                                f"vpce-{eni.ref}-{listener.port}",
+                                eni.ip,
+                                listener.port,
+                                eni.namespace,
+                                servers,
+                                check,
+                            )
+                        )
 
-    jerps = {
-        instance_id: JerpSpec(
-            instance_id,
-            host_namespace(env_id, instance_id),
-            instances[instance_id].private_ip,
-            port,
-        )
-        for instance_id, port in jerp_ports.items()
-    }
-    # A VPC without hosts (such as the default VPC) needs no bridge and no resolver.
-    used = {h.router_namespace for h in hosts.values()}
-    return DesiredState(
-        routers={ns: spec for ns, spec in routers.items() if ns in used},
-        hosts=hosts,
-        rulesets=rulesets,
-        dns={name: tuple(sorted(ips)) for name, ips in dns.items() if ips},
-        proxies=tuple(proxies),
-        jerps=jerps,
-        node_targets=node_targets,
-        invalid_targets={arn: tuple(items) for arn, items in invalid.items()},
-        warnings=tuple(warnings),
-    )
+    def _dns(self) -> dict[str, tuple[str, ...]]:
+        """The NLB name -> nodes with healthy targets; endpoint names -> ENIs."""
+        dns: dict[str, set[str]] = {}
+        for lb in self.topology.load_balancers:
+            if not lb.dns_name:
+                continue
+            nodes = [(az, h) for (arn, az), h in sorted(self.node_hosts.items()) if arn == lb.arn]
+            healthy = [h.ip for _, h in nodes if self.node_up.get(h.namespace, True)]
+            dns[lb.dns_name] = set(healthy or [h.ip for _, h in nodes])
+            for az, h in nodes:
+                dns[f"{az}.{lb.dns_name}"] = {h.ip}
+        for ep in self.topology.endpoints:
+            placed = self.eni_hosts.get(ep.endpoint_id, [])
+            if placed and ep.regional_dns:
+                dns.setdefault(ep.regional_dns, set()).update(h.ip for _, h in placed)
+            for az, name in ep.zonal_dns:
+                ips = {h.ip for eni_az, h in placed if eni_az == az}
+                if ips:
+                    dns.setdefault(name, set()).update(ips)
+        return {name: tuple(sorted(ips)) for name, ips in dns.items() if ips}
 
 
 # --------------------------------------------------------------------------- the diff
