@@ -43,6 +43,7 @@ def dnsmasq_args(listen_ip: str, hosts_file: Path) -> list[str]:
         "--address=/#/",
         "--pid-file=",
         "--user=root",
+        "--group=root",  # no credential change: keeps the parent-death signal
         "--log-facility=-",
         "--cache-size=0",
     ]

@@ -253,9 +253,14 @@ def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
             continue
         eni_ids = list(ep.get("NetworkInterfaceIds") or [])
         interfaces = []
-        if eni_ids:
+        if eni_ids and str(ep.get("State", "")).lower() not in ("deleted", "deleting"):
+            # A filter, not NetworkInterfaceIds: an ENI removed in the meantime is skipped
+            # instead of failing the whole read.
             for eni in _pages(
-                ec2, "describe_network_interfaces", "NetworkInterfaces", NetworkInterfaceIds=eni_ids
+                ec2,
+                "describe_network_interfaces",
+                "NetworkInterfaces",
+                Filters=[{"Name": "network-interface-id", "Values": eni_ids}],
             ):
                 subnet_id = eni["SubnetId"]
                 interfaces.append(

@@ -38,7 +38,7 @@ class FakeClient:
 
 
 def _enis(**kwargs: Any) -> dict[str, Any]:
-    if "Filters" in kwargs:
+    if kwargs["Filters"][0]["Name"] == "description":
         assert kwargs["Filters"] == [
             {"Name": "description", "Values": ["ELB net/jerp/50dc6c495c0c9188"]}
         ]
@@ -56,7 +56,7 @@ def _enis(**kwargs: Any) -> dict[str, Any]:
                 },
             ]
         }
-    assert kwargs["NetworkInterfaceIds"] == ["eni-1"]
+    assert kwargs["Filters"] == [{"Name": "network-interface-id", "Values": ["eni-1"]}]
     return {
         "NetworkInterfaces": [
             {
