@@ -285,3 +285,26 @@ def test_stop_dataplane_removes_what_a_dead_daemon_left(tmp_path: Path) -> None:
     assert not (Path("/etc/netns") / leftovers[1]).exists()
     assert not (tmp_path / f"run-{env_id}").exists()
     assert read_state(tmp_path) is None
+
+
+def _served_by(env: Env, address: str) -> str:
+    result = env.sh("i-client", "curl", "-sS", "-m", "3", "-D", "-", "-o", "/dev/null", address)
+    for line in result.stdout.splitlines():
+        if line.lower().startswith("x-served-by:"):
+            return line.split(":", 1)[1].strip()
+    return ""
+
+
+def test_cross_zone_off_each_az_is_served_by_its_own_target_and_on_by_both(env: Env) -> None:
+    env.until("the greeting over the endpoint", lambda: greeting_works(env))
+    url_a, url_c = "http://10.20.1.50/user/yundream", "http://10.20.3.50/user/yundream"
+    assert {_served_by(env, url_a) for _ in range(4)} == {"i-jerp-a"}
+    assert {_served_by(env, url_c) for _ in range(4)} == {"i-jerp-c"}
+    env.converge(make_topology(cross_zone=True))
+    try:
+        env.until(
+            "both targets serving the AZ-a ENI",
+            lambda: {_served_by(env, url_a) for _ in range(6)} == {"i-jerp-a", "i-jerp-c"},
+        )
+    finally:
+        env.converge(make_topology())
