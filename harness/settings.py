@@ -36,9 +36,13 @@ class HarnessSettings(BaseSettings):
     localstack_python: str | None = Field(
         None,
         alias="LOCALSTACK_PYTHON",
-        description="a Python >= 3.12 to build LocalStack's own virtualenv with",
+        description="a Python >= 3.13 to build LocalStack's own virtualenv with",
     )
-    localstack_mode: Literal["process", "container"] = Field("process", alias="LOCALSTACK_MODE")
+    localstack_venv: Path | None = Field(
+        None,
+        alias="LOCALSTACK_VENV",
+        description="LocalStack virtualenv (default .venv-localstack)",
+    )
     state_dir: Path = Field(REPO_ROOT / ".harness", alias="HARNESS_STATE_DIR")
     terraform_bin: str = Field("terraform", alias="TERRAFORM")
 
