@@ -206,6 +206,7 @@ class _Planner:
         self.node_targets: dict[str, dict[str, TargetRef]] = {}
         self.invalid: dict[str, list[tuple[str, int, str, str]]] = {}
         self.jerp_ports: dict[str, int] = {}
+        self.node_servers: dict[tuple[str, str, int], int] = {}  # (lb, az, port) -> targets
         self.tgs = {tg.arn: tg for tg in topology.target_groups}
 
     def plan(self) -> DesiredState:
@@ -390,6 +391,7 @@ class _Planner:
                         )
                     )
                     self.node_targets[name] = refs
+                    self.node_servers[(lb.arn, az, listener.port)] = len(servers)
 
     def _endpoint_listeners(self) -> None:
         """Only an available connection carries traffic: ENI -> same-AZ node, others backup."""
@@ -414,8 +416,15 @@ class _Planner:
                         check = HealthCheckSpec(
                             check.path, check.interval_s, check.rise, check.fall
                         )
+                    # A node with no target behind it (deregistered, stopped) is no route:
+                    # the ENI goes to the other AZs at once instead of after failed checks.
+                    serving = [
+                        (az, node)
+                        for az, node in nodes
+                        if self.node_servers.get((lb_arn, az, listener.port))
+                    ] or nodes
                     for eni_az, eni in self.eni_hosts.get(ep.endpoint_id, []):
-                        has_own_az = any(az == eni_az for az, _ in nodes)
+                        has_own_az = any(az == eni_az for az, _ in serving)
                         servers = tuple(
                             ServerSpec(
                                 f"node-{az}",
@@ -424,7 +433,7 @@ class _Planner:
                                 node.namespace,
                                 backup=has_own_az and az != eni_az,
                             )
-                            for az, node in nodes
+                            for az, node in serving
                         )
                         self.proxies.append(
                             ProxySpec(

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 
 from harness import hostexec
+from harness.dataplane import pid_alive
 from harness.errors import StackNotDeployedError
+from harness.netns import wait_for
 from harness.settings import HarnessSettings, load_settings
 
 
@@ -26,6 +28,8 @@ def daemon_pid() -> Iterator[int]:
     proc = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", "harness.dataplane"]
     )
+    # Until the child has exec'd, /proc shows the parent's command line.
+    wait_for("the stand-in daemon to exec", lambda: pid_alive(proc.pid), 10)
     yield proc.pid
     proc.kill()
     proc.wait(timeout=10)

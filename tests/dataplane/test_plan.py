@@ -246,3 +246,9 @@ def test_an_address_outside_its_subnet_is_a_named_problem_not_a_host(topology: T
     assert f"{ENV}-eni-a" not in desired.hosts
     (warning,) = desired.warnings
     assert "eni-a" in warning and "10.230.194.2" in warning and "10.20.1.0/24" in warning
+
+
+def test_an_eni_skips_a_node_without_targets() -> None:
+    desired = plan(make_topology(targets=("i-jerp-c",)), ENV)
+    eni_a = _proxy(desired, "vpce-eni-a")[0]
+    assert [(s.address, s.backup) for s in eni_a.servers] == [("10.10.3.100", False)]
