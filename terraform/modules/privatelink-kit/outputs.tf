@@ -1,0 +1,94 @@
+output "provider_vpc_id" {
+  description = "Provider VPC id."
+  value       = module.service.vpc_id
+}
+
+output "provider_vpc_cidr" {
+  description = "Provider VPC CIDR."
+  value       = module.service.vpc_cidr
+}
+
+output "consumer_vpc_id" {
+  description = "Consumer VPC id."
+  value       = module.consumer.vpc_id
+}
+
+output "consumer_vpc_cidr" {
+  description = "Consumer VPC CIDR."
+  value       = module.consumer.vpc_cidr
+}
+
+output "nlb_arn" {
+  description = "ARN of the internal NLB."
+  value       = module.service.nlb_arn
+}
+
+output "nlb_dns_name" {
+  description = "DNS name of the internal NLB."
+  value       = module.service.nlb_dns_name
+}
+
+output "target_group_arn" {
+  description = "ARN of the JERP target group."
+  value       = module.service.target_group_arn
+}
+
+output "endpoint_service_id" {
+  description = "VPC endpoint service id."
+  value       = module.service.endpoint_service_id
+}
+
+output "endpoint_service_name" {
+  description = "VPC endpoint service name."
+  value       = module.service.endpoint_service_name
+}
+
+output "endpoint_id" {
+  description = "Interface endpoint id."
+  value       = module.consumer.endpoint_id
+}
+
+output "endpoint_regional_dns_name" {
+  description = "Regional DNS name of the endpoint."
+  value       = module.consumer.endpoint_regional_dns_name
+}
+
+output "endpoint_zonal_dns_names" {
+  description = "Zonal DNS names of the endpoint by AZ."
+  value       = module.consumer.endpoint_zonal_dns_names
+}
+
+output "endpoint_eni_ids" {
+  description = "Endpoint ENI ids."
+  value       = module.consumer.endpoint_eni_ids
+}
+
+output "endpoint_security_group_id" {
+  description = "Security group of the endpoint ENIs."
+  value       = module.consumer.endpoint_security_group_id
+}
+
+output "provider_instance_ids" {
+  description = "JERP instance ids."
+  value       = module.service.instance_ids
+}
+
+output "provider_instance_private_ips" {
+  description = "JERP instance private addresses."
+  value       = module.service.instance_private_ips
+}
+
+output "consumer_client_instance_id" {
+  description = "Client instance id."
+  value       = module.consumer.client_instance_id
+}
+
+output "consumer_client_private_ip" {
+  description = "Client instance private address."
+  value       = module.consumer.client_private_ip
+}
+
+output "connection_accepted" {
+  description = "Whether this configuration accepted the endpoint connection."
+  value       = var.accept_connection
+}

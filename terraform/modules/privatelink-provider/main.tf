@@ -1,0 +1,271 @@
+locals {
+  subnets = { for i, s in var.private_subnets : s.availability_zone => merge(s, { index = i }) }
+  wheels  = fileset(var.wheelhouse_dir, "*.whl")
+}
+
+data "aws_region" "current" {}
+
+# --- Network: private subnets only, no internet or NAT gateway -------------------------------
+
+resource "aws_vpc" "this" {
+  #checkov:skip=CKV2_AWS_11:flow logs need a log group and an IAM role per VPC; add them for production, the kit's checks observe traffic directly
+  cidr_block           = var.vpc_cidr
+  enable_dns_support   = true
+  enable_dns_hostnames = true
+  tags                 = merge(var.tags, { Name = "${var.name}-provider" })
+}
+
+resource "aws_default_security_group" "this" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-provider-default-closed" })
+}
+
+resource "aws_subnet" "private" {
+  for_each          = local.subnets
+  vpc_id            = aws_vpc.this.id
+  cidr_block        = each.value.cidr_block
+  availability_zone = each.key
+  tags              = merge(var.tags, { Name = "${var.name}-provider-${each.key}" })
+}
+
+resource "aws_route_table" "private" {
+  vpc_id = aws_vpc.this.id
+  tags   = merge(var.tags, { Name = "${var.name}-provider-private" })
+}
+
+resource "aws_route_table_association" "private" {
+  for_each       = aws_subnet.private
+  subnet_id      = each.value.id
+  route_table_id = aws_route_table.private.id
+}
+
+# The instances fetch the wheelhouse from S3 through this gateway endpoint (no internet).
+resource "aws_vpc_endpoint" "s3" {
+  vpc_id            = aws_vpc.this.id
+  service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
+  vpc_endpoint_type = "Gateway"
+  route_table_ids   = [aws_route_table.private.id]
+  tags              = merge(var.tags, { Name = "${var.name}-provider-s3" })
+}
+
+# --- The wheelhouse bucket --------------------------------------------------------------------
+
+resource "aws_s3_bucket" "wheelhouse" {
+  #checkov:skip=CKV_AWS_18:access logs of a bucket holding public Python wheels add cost, not insight
+  #checkov:skip=CKV_AWS_144:the wheels are rebuilt from the repository; no cross-region copy needed
+  #checkov:skip=CKV2_AWS_62:nothing consumes events of this bucket
+  #checkov:skip=CKV_AWS_145:SSE-S3 is enough for public open-source wheels; KMS adds a key to manage
+  #checkov:skip=CKV2_AWS_61:the bucket holds one wheelhouse, replaced on every apply; nothing to age out
+  bucket_prefix = "${var.name}-wheelhouse-"
+  force_destroy = true
+  tags          = merge(var.tags, { Name = "${var.name}-wheelhouse" })
+}
+
+resource "aws_s3_bucket_public_access_block" "wheelhouse" {
+  bucket                  = aws_s3_bucket.wheelhouse.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "wheelhouse" {
+  bucket = aws_s3_bucket.wheelhouse.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "wheelhouse" {
+  bucket = aws_s3_bucket.wheelhouse.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_object" "wheel" {
+  for_each = local.wheels
+  bucket   = aws_s3_bucket.wheelhouse.id
+  key      = "wheelhouse/${each.value}"
+  source   = "${var.wheelhouse_dir}/${each.value}"
+  etag     = filemd5("${var.wheelhouse_dir}/${each.value}")
+}
+
+# --- JERP instances ---------------------------------------------------------------------------
+
+data "aws_iam_policy_document" "assume_ec2" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ec2.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "read_wheelhouse" {
+  statement {
+    actions   = ["s3:GetObject", "s3:ListBucket"]
+    resources = [aws_s3_bucket.wheelhouse.arn, "${aws_s3_bucket.wheelhouse.arn}/wheelhouse/*"]
+  }
+}
+
+resource "aws_iam_role" "instance" {
+  count              = var.attach_instance_profile ? 1 : 0
+  name_prefix        = "${var.name}-instance-"
+  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ssm" {
+  count      = var.attach_instance_profile ? 1 : 0
+  role       = aws_iam_role.instance[0].name
+  policy_arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+}
+
+resource "aws_iam_role_policy" "read_wheelhouse" {
+  count  = var.attach_instance_profile ? 1 : 0
+  name   = "read-wheelhouse"
+  role   = aws_iam_role.instance[0].id
+  policy = data.aws_iam_policy_document.read_wheelhouse.json
+}
+
+resource "aws_iam_instance_profile" "instance" {
+  count       = var.attach_instance_profile ? 1 : 0
+  name_prefix = "${var.name}-instance-"
+  role        = aws_iam_role.instance[0].name
+  tags        = var.tags
+}
+
+resource "aws_security_group" "targets" {
+  name_prefix = "${var.name}-targets-"
+  description = "JERP targets: only the load balancer's traffic on the target port"
+  vpc_id      = aws_vpc.this.id
+  tags        = merge(var.tags, { Name = "${var.name}-targets" })
+
+  # PrivateLink traffic reaches targets from the NLB nodes' private addresses (client IP
+  # preservation does not apply to it), and NLB nodes live in the provider subnets: admit
+  # the target port from those subnets only, health checks included.
+  ingress {
+    description = "JERP traffic and health checks from the NLB nodes"
+    protocol    = "tcp"
+    from_port   = var.target_port
+    to_port     = var.target_port
+    cidr_blocks = [for s in var.private_subnets : s.cidr_block]
+  }
+
+  # HTTPS out, for S3 (gateway endpoint) and SSM; there is no route to the internet.
+  egress {
+    description = "HTTPS to AWS APIs through VPC endpoints"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+resource "aws_instance" "jerp" {
+  #checkov:skip=CKV_AWS_126:detailed monitoring costs extra; the NLB health checks watch JERP
+  #checkov:skip=CKV_AWS_135:t3 instances are EBS-optimized by default
+  for_each               = local.subnets
+  ami                    = var.ami_id
+  instance_type          = var.instance_type
+  subnet_id              = aws_subnet.private[each.key].id
+  vpc_security_group_ids = [aws_security_group.targets.id]
+  iam_instance_profile   = one(aws_iam_instance_profile.instance[*].name)
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
+    bucket = aws_s3_bucket.wheelhouse.id
+    region = data.aws_region.current.name
+    port   = var.target_port
+  })
+
+  metadata_options {
+    http_tokens   = "required"
+    http_endpoint = "enabled"
+  }
+
+  root_block_device {
+    encrypted   = true
+    volume_type = "gp3"
+    volume_size = 8
+  }
+
+  tags       = merge(var.tags, { Name = "${var.name}-provider-${each.value.index + 1}" })
+  depends_on = [aws_s3_object.wheel, aws_vpc_endpoint.s3]
+}
+
+# --- Internal NLB and the endpoint service ----------------------------------------------------
+
+resource "aws_lb" "this" {
+  #checkov:skip=CKV_AWS_91:access logs need a log bucket per region; enable them for production
+  #checkov:skip=CKV_AWS_150:deletion protection would stop `make destroy`; see the variable in README
+  #checkov:skip=CKV2_AWS_20:an NLB in TCP mode has no HTTP listener to redirect
+  #checkov:skip=CKV2_AWS_28:WAF does not attach to Network Load Balancers
+  #checkov:skip=CKV_AWS_152:cross-zone is off by default on AWS NLBs and in the seed; enable_cross_zone_load_balancing turns it on
+  name                             = "${var.name}-nlb"
+  internal                         = true
+  load_balancer_type               = "network"
+  subnets                          = [for s in aws_subnet.private : s.id]
+  enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
+  tags                             = merge(var.tags, { Name = "${var.name}-nlb" })
+}
+
+resource "aws_lb_target_group" "jerp" {
+  name                 = "${var.name}-tg"
+  port                 = var.target_port
+  protocol             = "TCP"
+  vpc_id               = aws_vpc.this.id
+  target_type          = "instance"
+  deregistration_delay = 30
+
+  health_check {
+    protocol            = "HTTP"
+    path                = var.health_check.path
+    port                = "traffic-port"
+    interval            = var.health_check.interval
+    healthy_threshold   = var.health_check.healthy_threshold
+    unhealthy_threshold = var.health_check.unhealthy_threshold
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_target_group_attachment" "jerp" {
+  for_each         = aws_instance.jerp
+  target_group_arn = aws_lb_target_group.jerp.arn
+  target_id        = each.value.id
+  port             = var.target_port
+}
+
+resource "aws_lb_listener" "tcp" {
+  #checkov:skip=CKV_AWS_2:a TCP listener, as in the seed; TLS would terminate at the NLB
+  #checkov:skip=CKV_AWS_103:a TCP listener has no TLS policy
+  load_balancer_arn = aws_lb.this.arn
+  port              = var.listener_port
+  protocol          = "TCP"
+
+  default_action {
+    type             = "forward"
+    target_group_arn = aws_lb_target_group.jerp.arn
+  }
+
+  tags = var.tags
+}
+
+resource "aws_vpc_endpoint_service" "this" {
+  acceptance_required        = var.acceptance_required
+  network_load_balancer_arns = [aws_lb.this.arn]
+  tags                       = merge(var.tags, { Name = "${var.name}-service" })
+}
+
+resource "aws_vpc_endpoint_service_allowed_principal" "this" {
+  for_each                = toset(var.allowed_principals)
+  vpc_endpoint_service_id = aws_vpc_endpoint_service.this.id
+  principal_arn           = each.value
+}

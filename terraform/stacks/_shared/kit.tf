@@ -1,0 +1,184 @@
+# Shared by every stack (symlinked as kit.tf): the variables, the module call and the outputs.
+# A stack adds only its provider configuration and the locals stack, ami_id,
+# allowed_principals, enable_ssm_endpoints and attach_instance_profile.
+
+variable "region" {
+  type        = string
+  description = "AWS region (the seed's is ap-northeast-2)."
+  default     = "ap-northeast-2"
+  validation {
+    condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as ap-northeast-2."
+  }
+}
+
+variable "name" {
+  type        = string
+  description = "Name prefix of every resource."
+  default     = "jerp"
+}
+
+variable "availability_zone_suffixes" {
+  type        = list(string)
+  description = "AZs to use, as letters after the region (the seed uses a and c)."
+  default     = ["a", "c"]
+  validation {
+    condition     = length(var.availability_zone_suffixes) >= 1 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
+    error_message = "availability_zone_suffixes must be single letters such as [\"a\", \"c\"]."
+  }
+}
+
+variable "provider_vpc_cidr" {
+  type        = string
+  description = "Provider VPC CIDR; subnets are its /24s number 1, 3, 5, ... (10.10.1.0/24, 10.10.3.0/24 as in the seed)."
+  default     = "10.10.0.0/16"
+}
+
+variable "consumer_vpc_cidr" {
+  type        = string
+  description = "Consumer VPC CIDR; subnets numbered like the provider's."
+  default     = "10.20.0.0/16"
+}
+
+variable "acceptance_required" {
+  type        = bool
+  description = "Endpoint connections wait for acceptance."
+  default     = true
+}
+
+variable "accept_connection" {
+  type        = bool
+  description = "Accept the endpoint connection in this configuration (same account)."
+  default     = true
+}
+
+variable "enable_cross_zone_load_balancing" {
+  type        = bool
+  description = "NLB cross-zone load balancing."
+  default     = false
+}
+
+variable "wheelhouse_dir" {
+  type        = string
+  description = "Directory of wheels for the JERP instances (`make wheelhouse`)."
+}
+
+locals {
+  azs = [for s in var.availability_zone_suffixes : "${var.region}${s}"]
+  # /24 number 2i+1 of each VPC: 10.10.1.0/24, 10.10.3.0/24, ... as in the seed.
+  subnet_bits = 24 - tonumber(split("/", var.provider_vpc_cidr)[1])
+}
+
+module "kit" {
+  source = "../../modules/privatelink-kit"
+
+  name                             = var.name
+  ami_id                           = local.ami_id
+  provider_vpc_cidr                = var.provider_vpc_cidr
+  provider_subnets                 = [for i, az in local.azs : { availability_zone = az, cidr_block = cidrsubnet(var.provider_vpc_cidr, local.subnet_bits, 2 * i + 1) }]
+  consumer_vpc_cidr                = var.consumer_vpc_cidr
+  consumer_subnets                 = [for i, az in local.azs : { availability_zone = az, cidr_block = cidrsubnet(var.consumer_vpc_cidr, 24 - tonumber(split("/", var.consumer_vpc_cidr)[1]), 2 * i + 1) }]
+  acceptance_required              = var.acceptance_required
+  accept_connection                = var.accept_connection
+  allowed_principals               = local.allowed_principals
+  enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
+  enable_ssm_endpoints             = local.enable_ssm_endpoints
+  attach_instance_profile          = local.attach_instance_profile
+  wheelhouse_dir                   = var.wheelhouse_dir
+  tags                             = { Project = "jerp-privatelink-kit", Stack = local.stack }
+}
+
+output "region" {
+  description = "Region of the deployment."
+  value       = var.region
+}
+
+output "provider_vpc_id" {
+  description = "Provider VPC id."
+  value       = module.kit.provider_vpc_id
+}
+
+output "provider_vpc_cidr" {
+  description = "Provider VPC CIDR."
+  value       = module.kit.provider_vpc_cidr
+}
+
+output "consumer_vpc_id" {
+  description = "Consumer VPC id."
+  value       = module.kit.consumer_vpc_id
+}
+
+output "consumer_vpc_cidr" {
+  description = "Consumer VPC CIDR."
+  value       = module.kit.consumer_vpc_cidr
+}
+
+output "nlb_arn" {
+  description = "ARN of the internal NLB."
+  value       = module.kit.nlb_arn
+}
+
+output "nlb_dns_name" {
+  description = "DNS name of the internal NLB."
+  value       = module.kit.nlb_dns_name
+}
+
+output "target_group_arn" {
+  description = "ARN of the JERP target group."
+  value       = module.kit.target_group_arn
+}
+
+output "endpoint_service_id" {
+  description = "VPC endpoint service id."
+  value       = module.kit.endpoint_service_id
+}
+
+output "endpoint_service_name" {
+  description = "VPC endpoint service name."
+  value       = module.kit.endpoint_service_name
+}
+
+output "endpoint_id" {
+  description = "Interface endpoint id."
+  value       = module.kit.endpoint_id
+}
+
+output "endpoint_regional_dns_name" {
+  description = "Regional DNS name of the endpoint."
+  value       = module.kit.endpoint_regional_dns_name
+}
+
+output "endpoint_zonal_dns_names" {
+  description = "Zonal DNS names of the endpoint by AZ."
+  value       = module.kit.endpoint_zonal_dns_names
+}
+
+output "endpoint_eni_ids" {
+  description = "Endpoint ENI ids."
+  value       = module.kit.endpoint_eni_ids
+}
+
+output "endpoint_security_group_id" {
+  description = "Security group of the endpoint ENIs."
+  value       = module.kit.endpoint_security_group_id
+}
+
+output "provider_instance_ids" {
+  description = "JERP instance ids."
+  value       = module.kit.provider_instance_ids
+}
+
+output "provider_instance_private_ips" {
+  description = "JERP instance private addresses."
+  value       = module.kit.provider_instance_private_ips
+}
+
+output "consumer_client_instance_id" {
+  description = "Client instance id."
+  value       = module.kit.consumer_client_instance_id
+}
+
+output "consumer_client_private_ip" {
+  description = "Client instance private address."
+  value       = module.kit.consumer_client_private_ip
+}
