@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -52,7 +51,16 @@ def _terraform(settings: HarnessSettings) -> Any:
 
     # Terraform gets the caller's environment (TF_CLI_CONFIG_FILE, AWS_* credentials, proxy
     # settings) as a whole: passing it on is the point, interpreting it is Terraform's job.
-    return Terraform(settings.stack_dir, env=dict(os.environ), binary=settings.terraform_bin)
+    # Its state and working data live in the state directory, so two environments (a user's
+    # `make deploy` and the test suite) never share them.
+    env = {**os.environ, "TF_DATA_DIR": str(settings.state_dir / f"terraform-{settings.stack}")}
+    return Terraform(
+        settings.stack_dir, env=env, binary=settings.terraform_bin, state_path=_state_file(settings)
+    )
+
+
+def _state_file(settings: HarnessSettings) -> Path:
+    return settings.state_dir / f"terraform-{settings.stack}.tfstate"
 
 
 def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, Any]:
@@ -117,9 +125,14 @@ def _stop_localstack_and_forget_state(settings: HarnessSettings) -> None:
     localstack.stop_detached(settings)
     # LocalStack keeps its resources in memory: once it is gone, so is what the local
     # Terraform state describes.
-    for name in ("terraform.tfstate", "terraform.tfstate.backup"):
-        (settings.stack_dir / name).unlink(missing_ok=True)
+    _forget_terraform_state(settings)
     _outputs_file(settings).unlink(missing_ok=True)
+
+
+def _forget_terraform_state(settings: HarnessSettings) -> None:
+    state = _state_file(settings)
+    state.unlink(missing_ok=True)
+    state.with_name(state.name + ".backup").unlink(missing_ok=True)
 
 
 def deploy(settings: HarnessSettings) -> Deployment:
@@ -140,8 +153,7 @@ def deploy(settings: HarnessSettings) -> Deployment:
         timings["localstack"] = time.monotonic() - t0
         if started_localstack:
             # A fresh LocalStack is empty: any state file left here describes nothing.
-            for name in ("terraform.tfstate", "terraform.tfstate.backup"):
-                (settings.stack_dir / name).unlink(missing_ok=True)
+            _forget_terraform_state(settings)
 
     with _undo_on_failure(settings, started_localstack):
         t0 = time.monotonic()
@@ -201,7 +213,7 @@ def destroy(settings: HarnessSettings) -> None:
     stop_dataplane(settings)
     if localstack.is_running(settings):
         tf = _terraform(settings)
-        if (settings.stack_dir / "terraform.tfstate").exists():
+        if _state_file(settings).exists():
             tf.init()
             tf.destroy(_tf_vars(settings, settings.state_dir / "wheelhouse"))
     _stop_localstack_and_forget_state(settings)
@@ -267,7 +279,3 @@ def print_summary(deployment: Deployment, settings: HarnessSettings) -> None:
             vpce=outputs.get("endpoint_regional_dns_name", "<vpce name>"),
         )
     )
-
-
-def remove_state_dir(settings: HarnessSettings) -> None:
-    shutil.rmtree(settings.state_dir, ignore_errors=True)

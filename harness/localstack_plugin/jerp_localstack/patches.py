@@ -99,10 +99,13 @@ def apply_ec2_patches() -> None:
                     f"availability zone of the subnet: {subnet_id}.",
                 )
         endpoint = fn(self=self, **kwargs)
-        # AWS ids, and the endpoint filed under its new id.
-        self.vpc_end_points.pop(endpoint.id, None)
+        # AWS ids, and the endpoint (and its tags) filed under its new id.
+        old_id = endpoint.id
+        self.vpc_end_points.pop(old_id, None)
         endpoint.id = ids.endpoint_id()
         self.vpc_end_points[endpoint.id] = endpoint
+        if old_id in self.tags:
+            self.tags[endpoint.id] = self.tags.pop(old_id)
         # One ENI per subnet (addresses from the subnet: see _eni_in_subnet), described the
         # way AWS describes them.
         for eni_id in list(endpoint.network_interface_ids):
@@ -144,6 +147,8 @@ def apply_elbv2_patches() -> None:
         lb.state = "active"
         self.load_balancers.pop(old_arn, None)
         self.load_balancers[lb.arn] = lb
+        if old_arn in self.tagging_service.tags:
+            self.tagging_service.tags[lb.arn] = self.tagging_service.tags.pop(old_arn)
         # One node per enabled subnet: an ENI whose address is the node's (as on AWS).
         lb.jerp_node_enis = [
             self.ec2_backend.create_network_interface(
