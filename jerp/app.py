@@ -158,7 +158,8 @@ class JerpApp:
             check_name(name, self.settings.max_name_length)
         except NameRejected as exc:
             status = 400
-            body = json.dumps(exc.body()).encode()
+            # the same bytes as FastAPI's JSONResponse, so both paths answer identically
+            body = json.dumps(exc.body(), ensure_ascii=False, separators=(",", ":")).encode()
             await self._respond(send, status, [self._json_type, self._served_by], body)
         else:
             status = 200
