@@ -1,0 +1,221 @@
+"""The real server: `python -m jerp` on a loopback port, over real sockets.
+
+What uvicorn 0.3x does on SIGTERM (observed and pinned here):
+
+- it stops accepting, closes idle connections and connections whose request headers are not
+  complete yet (no response: the request never reached the app), waits up to
+  JERP_GRACEFUL_TIMEOUT for requests the app is handling, then exits;
+- after that clean shutdown it re-raises SIGTERM on itself, so the parent sees the process
+  end by SIGTERM (returncode -15, exit status 143 in a shell), not exit 0.
+
+JERP's greeting never awaits anything, so a greeting cannot be "in flight" at a SIGTERM over a
+socket. The in-flight test therefore runs JERP's own ``main()`` (same uvicorn config, same
+graceful timeout) with the app wrapped by a layer that holds ``/user/slow-*`` for a second
+before handing it to JERP unchanged.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+GREETING = b"Hello yundream!. How are you"
+
+SLOW_WRAPPER = """
+import asyncio, sys
+import jerp.__main__ as entry
+from jerp.app import create_app as real_create_app
+
+def create_app(settings):
+    app = real_create_app(settings)
+    async def slow(scope, receive, send):
+        if scope["type"] == "http" and scope["path"].startswith("/user/slow-"):
+            print("in-flight", flush=True)
+            await asyncio.sleep(1.0)
+        await app(scope, receive, send)
+    return slow
+
+entry.create_app = create_app
+sys.exit(entry.main())
+"""
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    stdout: Path
+    stderr: Path
+
+    def get(self, path: str) -> tuple[int, bytes, dict[str, str]]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            return response.status, response.read(), dict(response.getheaders())
+        finally:
+            conn.close()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+            raise
+
+    def access_lines(self) -> list[dict[str, Any]]:
+        lines = self.stdout.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start(tmp_path: Path, argv: list[str], **env_extra: str) -> Server:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JERP_")}
+    env.update(
+        JERP_HOST="127.0.0.1",
+        JERP_PORT=str(port),
+        JERP_INSTANCE_ID="i-real",
+        JERP_GRACEFUL_TIMEOUT="10",
+        **env_extra,
+    )
+    out, err = tmp_path / "stdout.log", tmp_path / "stderr.log"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, *argv], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
+        )
+    server = Server(proc, port, out, err)
+    deadline = time.monotonic() + 20
+    while True:
+        if proc.poll() is not None:
+            raise AssertionError(f"jerp exited {proc.returncode}: {err.read_text()}")
+        try:
+            if server.get("/healthz")[0] == 200:
+                return server
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"jerp did not answer /healthz in 20 s: {err.read_text()}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    srv = start(tmp_path, ["-m", "jerp"])
+    try:
+        yield srv
+    finally:
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+            srv.proc.wait(timeout=5)
+
+
+def test_greeting_over_a_socket(server: Server) -> None:
+    status, body, headers = server.get("/user/yundream")
+    assert status == 200
+    assert body == GREETING
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert headers["x-served-by"] == "i-real"
+    assert "server" not in {k.lower() for k in headers}
+    status, body, _ = server.get("/user/%EC%9C%A4%EB%93%9C%EB%A6%BC")
+    assert (status, body) == (200, "Hello 윤드림!. How are you".encode())
+
+
+def test_access_log_is_json_and_skips_healthz(server: Server) -> None:
+    server.get("/healthz")
+    assert server.get("/user/yundream")[0] == 200
+    assert server.get("/user/a%01")[0] == 400
+    assert server.get("/nope")[0] == 404
+    server.get("/healthz")
+    server.stop()
+    lines = server.access_lines()
+    by_path = {line["path"]: line for line in lines}
+    assert by_path["/user/yundream"]["status"] == 200
+    assert by_path["/user/a\x01"]["status"] == 400
+    assert by_path["/nope"]["status"] == 404
+    for line in lines:
+        assert line["instance"] == "i-real"
+        assert line["method"] == "GET"
+        assert line["client"].startswith("127.0.0.1:")
+    assert "/healthz" not in by_path
+    # stdout holds access lines only; server logs go to stderr as JSON
+    assert all(line.startswith("{") for line in server.stdout.read_text().splitlines())
+    for line in server.stderr.read_text().splitlines():
+        json.loads(line)
+
+
+def test_sigterm_ends_cleanly(server: Server) -> None:
+    # a keep-alive connection that already got its answer is closed, not waited for
+    keep = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    keep.request("GET", "/user/yundream")
+    assert keep.getresponse().read() == GREETING
+    # a request whose headers are incomplete has not reached the app: dropped, no response
+    raw = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    raw.sendall(b"GET /user/yundream HTTP/1.1\r\nHost: x\r\n")
+    time.sleep(0.2)
+    started = time.monotonic()
+    server.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    try:
+        raw.sendall(b"\r\n")
+        answer = raw.recv(4096)
+    except OSError:
+        answer = b""
+    finally:
+        raw.close()
+        keep.close()
+    assert answer == b""
+    returncode = server.proc.wait(timeout=15)
+    assert time.monotonic() - started < 5
+    assert returncode == -signal.SIGTERM  # uvicorn re-raises SIGTERM after a clean shutdown
+    assert "Finished server process" in server.stderr.read_text()
+
+
+def test_request_in_flight_at_sigterm_completes(tmp_path: Path) -> None:
+    server = start(tmp_path, ["-c", SLOW_WRAPPER])
+    try:
+        conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        conn.sendall(b"GET /user/slow-yundream HTTP/1.1\r\nHost: jerp\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while "in-flight" not in server.stdout.read_text():
+            assert time.monotonic() < deadline, "the slow request never reached the app"
+            time.sleep(0.01)
+        server.proc.send_signal(signal.SIGTERM)
+        response = b""
+        while chunk := conn.recv(4096):
+            response += chunk
+        conn.close()
+        head, _, body = response.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 OK"), response
+        assert b"connection: close" in head.lower()
+        assert body == b"Hello slow-yundream!. How are you"
+        assert server.proc.wait(timeout=15) == -signal.SIGTERM
+        statuses = [(line["path"], line["status"]) for line in server.access_lines()]
+        assert ("/user/slow-yundream", 200) in statuses
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=5)
