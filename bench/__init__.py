@@ -1,1 +1,1 @@
-"""Benchmarks: ``python -m bench`` runs the JERP benchmark, then (as root) the data-plane one."""
+"""Benchmarks: JERP against bare Starlette and HAProxy, and the data plane."""

@@ -163,8 +163,8 @@ def test_access_log_is_json_and_skips_healthz(server: Server) -> None:
     assert "/healthz" not in by_path
     # stdout holds access lines only; server logs go to stderr as JSON
     assert all(line.startswith("{") for line in server.stdout.read_text().splitlines())
-    for line in server.stderr.read_text().splitlines():
-        json.loads(line)
+    for err_line in server.stderr.read_text().splitlines():
+        json.loads(err_line)
 
 
 def test_sigterm_ends_cleanly(server: Server) -> None:
