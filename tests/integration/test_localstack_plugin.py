@@ -259,3 +259,37 @@ def test_target_health_reports_are_served_back(
         "Reason": "Target.FailedHealthChecks",
         "Description": "Health checks failed",
     }
+
+
+def test_addresses_in_a_subnet_are_unique_across_instances_and_enis(ec2: Any) -> None:
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnet = _subnet(ec2, vpc, "10.30.5.0/28", "a")
+    image = ec2.describe_images()["Images"][0]["ImageId"]
+    instances = ec2.run_instances(ImageId=image, MinCount=3, MaxCount=3, SubnetId=subnet)[
+        "Instances"
+    ]
+    enis = [ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"] for _ in range(3)]
+    addresses = [i["PrivateIpAddress"] for i in instances] + [e["PrivateIpAddress"] for e in enis]
+    assert len(set(addresses)) == len(addresses) == 6
+    for address in addresses:
+        assert ipaddress.ip_address(address) in ipaddress.ip_network("10.30.5.0/28")
+
+
+def test_deleting_an_nlb_removes_its_node_enis(ec2: Any, elbv2: Any) -> None:
+    vpc = ec2.create_vpc(CidrBlock="10.40.0.0/16")["Vpc"]["VpcId"]
+    subnets = [_subnet(ec2, vpc, "10.40.1.0/24", "a"), _subnet(ec2, vpc, "10.40.3.0/24", "c")]
+    arn = elbv2.create_load_balancer(
+        Name="short-lived", Subnets=subnets, Scheme="internal", Type="network"
+    )["LoadBalancers"][0]["LoadBalancerArn"]
+    description = "ELB " + arn.split(":loadbalancer/", 1)[1]
+
+    def node_enis() -> list[Any]:
+        return list(
+            ec2.describe_network_interfaces(
+                Filters=[{"Name": "description", "Values": [description]}]
+            )["NetworkInterfaces"]
+        )
+
+    assert len(node_enis()) == 2
+    elbv2.delete_load_balancer(LoadBalancerArn=arn)
+    assert node_enis() == []
