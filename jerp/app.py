@@ -8,6 +8,7 @@ the same bytes as the FastAPI routes below, which stay the documented API (OpenA
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -33,6 +34,8 @@ NAME_RULES = (
     "a name is 1 to JERP_MAX_NAME_LENGTH characters (default 64): letters and digits of any "
     "script, combining marks, and '-', '_', '.'; no '/', spaces or control characters"
 )
+ACCESS_FLUSH_S = 0.05
+ACCESS_BATCH_MAX = 512
 _FAST_ASCII = re.compile(r"[A-Za-z0-9._-]+")
 
 access_logger = logging.getLogger("jerp.access")
@@ -128,8 +131,14 @@ class JerpApp:
         ]
         self._json_type = (b"content-type", b"application/json")
         self._log = settings.access_log
+        # Access lines are batched: one write per event-loop tick of traffic instead of one per
+        # request (halves throughput otherwise); flushed within ACCESS_FLUSH_S and at shutdown.
+        self._pending: list[str] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self.api(scope, receive, self._flush_before_shutdown(send))
+            return
         if scope["type"] == "http" and scope["method"] == "GET":
             path: str = scope["path"]
             if path.startswith(USER_PREFIX):
@@ -184,9 +193,27 @@ class JerpApp:
             if self._log and scope["type"] == "http" and scope["path"] != "/healthz":
                 self._access(scope, status, started)
 
+    def _flush_before_shutdown(self, send: Send) -> Send:
+        async def wrapped(message: Message) -> None:
+            if message["type"].startswith("lifespan.shutdown."):
+                self.flush_access_log()
+            await send(message)
+
+        return wrapped
+
+    def flush_access_log(self) -> None:
+        """Write the access lines not written yet (one JSON object per line)."""
+        if self._pending:
+            lines, self._pending = self._pending, []
+            access_logger.info("\n".join(lines))
+
     def _access(self, scope: Scope, status: int, started: float) -> None:
         client = scope.get("client")
-        access_logger.info(
+        if not self._pending:
+            asyncio.get_running_loop().call_later(ACCESS_FLUSH_S, self.flush_access_log)
+        elif len(self._pending) >= ACCESS_BATCH_MAX:
+            self.flush_access_log()
+        self._pending.append(
             json.dumps(
                 {
                     "ts": round(time.time(), 3),
