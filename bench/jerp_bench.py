@@ -66,10 +66,15 @@ class Subject:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A free port in the range this benchmark may use (18000-18999), so runs don't collide."""
+    for port in range(18000, 19000):
+        with socket.socket() as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit("no free port in 18000-18999 on 127.0.0.1: stop whatever holds that range")
 
 
 def subject(name: str, port: int, workdir: Path) -> Subject:
