@@ -835,6 +835,17 @@ class DataPlane:
         for ns, resolver in self.resolvers.items():
             if not resolver.process.running():
                 found.append(f"dnsmasq in {ns} is not running")
+        # Like AWS, a target is `initial` until its first health checks finish; the data
+        # plane is healthy once every registered target has a reported state.
+        if self.reporter is not None:
+            reported = {(arn, t["id"]) for arn, items in self._reported.items() for t in items}
+            pending = {
+                ref.instance_id
+                for targets in self.desired.node_targets.values()
+                for ref in targets.values()
+                if (ref.target_group_arn, ref.instance_id) not in reported
+            }
+            found += [f"{i}: first health checks not finished yet" for i in sorted(pending)]
         for instance_id, jerp in self.jerps.items():
             if not jerp.running():
                 found.append(f"JERP on {instance_id} exited (see its log in {self.run_dir})")
