@@ -80,7 +80,8 @@ def running(engine: DockerEngine, image: str) -> Iterator[tuple[object, int]]:
         .with_env("JERP_HOST", "127.0.0.1")
         .with_env("JERP_PORT", str(port))
         .with_env("JERP_INSTANCE_ID", "docker-test")
-        .with_kwargs(network_mode="host", read_only=True, tmpfs={"/tmp": ""})
+        .with_tmpfs_mount("/tmp")
+        .with_kwargs(network_mode="host", read_only=True)
     )
     container.start()
     try:
