@@ -98,7 +98,7 @@ def _localstack(args: argparse.Namespace, settings: HarnessSettings) -> int:
 def _dev(args: argparse.Namespace, settings: HarnessSettings) -> int:
     from harness.devenv import compose
 
-    return compose(args.action)
+    return compose(args.action, settings.state_dir)
 
 
 def _image(args: argparse.Namespace, settings: HarnessSettings) -> int:

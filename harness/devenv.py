@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from pathlib import Path
 
 from harness.errors import PrerequisiteError
 from harness.settings import REPO_ROOT
@@ -28,8 +29,14 @@ def compose_command() -> list[str]:
     )
 
 
-def compose(action: str) -> int:
+def compose(action: str, state_dir: Path) -> int:
     """Run the development setup: ``up`` (foreground, live reload), ``down`` or ``config``."""
+    if action == "up":
+        # The image installs JERP from the wheelhouse, as the EC2 instances do.
+        from harness.images import jerp_context
+        from harness.wheelhouse import build_wheelhouse
+
+        jerp_context(state_dir, build_wheelhouse(state_dir / "wheelhouse"))
     base = [*compose_command(), "-f", str(COMPOSE_FILE)]
     args = {"up": ["up", "--build"], "down": ["down", "--remove-orphans"], "config": ["config"]}
     return subprocess.run([*base, *args[action]], check=False).returncode
