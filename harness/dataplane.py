@@ -58,6 +58,7 @@ from harness.errors import DataPlaneError, HarnessError, WaitTimeout
 from harness.firewall import IngressRule, apply_ruleset, render_ruleset
 from harness.haproxy import HAProxy, HealthCheckSpec, ProxySpec, ServerSpec, ServerStatus
 from harness.hosts import JerpHost, JerpSpec
+from harness.lifecycle import Lifecycle
 from harness.netns import (
     HostSpec,
     RouterSpec,
@@ -632,7 +633,7 @@ def http_reporter(localstack_url: str) -> HealthReporter:
 # --------------------------------------------------------------------------- the reconciler
 
 
-class DataPlane:
+class DataPlane(Lifecycle):
     """Namespaces, HAProxy, dnsmasq and JERP converged to a topology; start()/stop().
 
     ``source`` returns the current topology (``read_topology`` against LocalStack in the
@@ -694,12 +695,6 @@ class DataPlane:
                 path.unlink()
         with contextlib.suppress(OSError):
             self.run_dir.rmdir()
-
-    def __enter__(self) -> DataPlane:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def applied_namespaces(self) -> list[str]:
         return [*self.applied.hosts, *self.applied.routers]

@@ -11,6 +11,7 @@ import signal
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from harness.lifecycle import Lifecycle
 from harness.netns import NamespacedProcess
 
 
@@ -49,7 +50,7 @@ def dnsmasq_args(listen_ip: str, hosts_file: Path) -> list[str]:
     ]
 
 
-class Resolver:
+class Resolver(Lifecycle):
     """dnsmasq for one VPC; ``update(records)`` rewrites the hosts file and reloads it."""
 
     def __init__(self, namespace: str, listen_ip: str, state_dir: Path, log_path: Path) -> None:
@@ -89,9 +90,3 @@ class Resolver:
     def stop(self) -> None:
         self.process.stop()
         self.hosts_file.unlink(missing_ok=True)
-
-    def __enter__(self) -> Resolver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -13,9 +13,9 @@ import shutil
 import subprocess
 import time
 from pathlib import Path
-from types import TracebackType
 
 from harness.errors import PrerequisiteError, WaitTimeout
+from harness.lifecycle import Lifecycle
 
 
 def _answers(host: str | None) -> bool:
@@ -35,7 +35,7 @@ def _answers(host: str | None) -> bool:
     return probe.returncode == 0
 
 
-class DockerEngine:
+class DockerEngine(Lifecycle):
     """``with DockerEngine(state_dir) as engine: engine.host`` -> a DOCKER_HOST that answers.
 
     ``existing_host`` (normally the caller's DOCKER_HOST, or None for Docker's default socket)
@@ -149,14 +149,3 @@ class DockerEngine:
     def env(self) -> dict[str, str]:
         """Environment for docker/compose/testcontainers talking to this engine."""
         return {"DOCKER_HOST": self.host, "TESTCONTAINERS_RYUK_DISABLED": "true"}
-
-    def __enter__(self) -> DockerEngine:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

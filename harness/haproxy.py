@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import DataPlaneError, WaitTimeout
+from harness.lifecycle import Lifecycle
 from harness.netns import NamespacedProcess, wait_for
 
 RELOAD_DRAIN_S = 3.0
@@ -139,7 +140,7 @@ def parse_stat(csv_text: str) -> list[ServerStatus]:
     return result
 
 
-class HAProxy:
+class HAProxy(Lifecycle):
     """One haproxy master-worker serving every NLB node and endpoint ENI of an environment."""
 
     def __init__(self, state_dir: Path, name: str, log_path: Path) -> None:
@@ -270,9 +271,3 @@ class HAProxy:
         for path in (self.config_file, self.stats_socket, self.state_file, self.master_socket):
             with contextlib.suppress(OSError):
                 path.unlink()
-
-    def __enter__(self) -> HAProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.lifecycle import Lifecycle
 from harness.netns import NamespacedProcess
 from harness.settings import REPO_ROOT
 
@@ -30,7 +31,7 @@ def jerp_env(spec: JerpSpec) -> dict[str, str]:
     }
 
 
-class JerpHost:
+class JerpHost(Lifecycle):
     """``python -m jerp`` inside an instance namespace; start()/stop(), context manager."""
 
     def __init__(self, spec: JerpSpec, log_path: Path, python: str = sys.executable) -> None:
@@ -56,9 +57,3 @@ class JerpHost:
 
     def stop(self) -> None:
         self.process.stop()
-
-    def __enter__(self) -> JerpHost:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

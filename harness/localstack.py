@@ -21,9 +21,9 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
 from harness.errors import LocalStackError, PrerequisiteError, WaitTimeout
+from harness.lifecycle import Lifecycle
 from harness.settings import REPO_ROOT, HarnessSettings
 
 PLUGIN_DIR = REPO_ROOT / "harness" / "localstack_plugin"
@@ -138,7 +138,7 @@ def health(url: str, timeout_s: float = 2.0) -> dict[str, object] | None:
         return None
 
 
-class LocalStackProcess:
+class LocalStackProcess(Lifecycle):
     """``with LocalStackProcess(settings) as ls: ls.url``: LocalStack on loopback, then gone."""
 
     def __init__(self, settings: HarnessSettings, ready_timeout_s: float = 90.0) -> None:
@@ -213,17 +213,6 @@ class LocalStackProcess:
             return
         _terminate_group(self.pid)
         self.pid = None
-
-    def __enter__(self) -> LocalStackProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _pid_alive(pid: int) -> bool:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO
 
 from harness.errors import DataPlaneError, PrerequisiteError, WaitTimeout
+from harness.lifecycle import Lifecycle
 
 NETNS_RUN = Path("/run/netns")
 NETNS_ETC = Path("/etc/netns")
@@ -199,7 +200,7 @@ def _set_pdeathsig() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class NamespacedProcess:
+class NamespacedProcess(Lifecycle):
     """A long-lived program, optionally inside a namespace; start()/stop(), context manager."""
 
     def __init__(
@@ -265,9 +266,3 @@ class NamespacedProcess:
         if self._log:
             self._log.close()
             self._log = None
-
-    def __enter__(self) -> NamespacedProcess:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
