@@ -211,12 +211,14 @@ def destroy(settings: HarnessSettings) -> None:
     from harness.dataplane import stop_dataplane
 
     stop_dataplane(settings)
-    if localstack.is_running(settings):
-        tf = _terraform(settings)
-        if _state_file(settings).exists():
+    try:
+        if localstack.is_running(settings) and _state_file(settings).exists():
+            tf = _terraform(settings)
             tf.init()
             tf.destroy(_tf_vars(settings, settings.state_dir / "wheelhouse"))
-    _stop_localstack_and_forget_state(settings)
+    finally:
+        # Even when Terraform fails, LocalStack goes: it holds the resources in memory only.
+        _stop_localstack_and_forget_state(settings)
 
 
 def run_live_checks(settings: HarnessSettings, junit_path: str) -> bool:

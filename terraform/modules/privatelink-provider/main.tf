@@ -91,6 +91,9 @@ resource "aws_s3_object" "wheel" {
   key      = "wheelhouse/${each.value}"
   source   = "${var.wheelhouse_dir}/${each.value}"
   etag     = filemd5("${var.wheelhouse_dir}/${each.value}")
+
+  # Uploaded once versioning is on, so every object has a version id that destroy can delete.
+  depends_on = [aws_s3_bucket_versioning.wheelhouse]
 }
 
 # --- JERP instances ---------------------------------------------------------------------------
