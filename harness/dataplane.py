@@ -58,7 +58,7 @@ from harness.errors import DataPlaneError, HarnessError, WaitTimeout
 from harness.firewall import IngressRule, apply_ruleset, render_ruleset
 from harness.haproxy import HAProxy, HealthCheckSpec, ProxySpec, ServerSpec, ServerStatus
 from harness.hosts import JerpHost, JerpSpec
-from harness.lifecycle import Lifecycle
+from harness.lifecycle import Lifecycle, log_tail
 from harness.netns import (
     HostSpec,
     RouterSpec,
@@ -1096,7 +1096,7 @@ def start_dataplane(
     def ready() -> bool:
         if not pid_alive(pid):
             raise DataPlaneError(
-                "the data-plane daemon exited during start-up:\n" + _tail(log_file),
+                "the data-plane daemon exited during start-up:\n" + log_tail(log_file, 15),
                 hint=f"see {log_file}",
             )
         current = read_state(settings.state_dir) or {}
@@ -1118,13 +1118,6 @@ def start_dataplane(
         stop_dataplane(settings)
         raise
     return DataPlaneHandle(pid, env_id, state_path(settings), log_file)
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def stop_dataplane(settings: HarnessSettings, timeout_s: float = 30.0) -> None:

@@ -4,6 +4,7 @@ and as a context manager stopped on every way out (success, failure, Ctrl-C)."""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 from typing import Self
 
 
@@ -24,3 +25,11 @@ class Lifecycle(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def log_tail(path: Path, lines: int) -> str:
+    """The last ``lines`` of a started process's log, for an error that explains a crash."""
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

@@ -23,7 +23,7 @@ import urllib.request
 from pathlib import Path
 
 from harness.errors import LocalStackError, PrerequisiteError, WaitTimeout
-from harness.lifecycle import Lifecycle
+from harness.lifecycle import Lifecycle, log_tail
 from harness.settings import REPO_ROOT, HarnessSettings
 
 PLUGIN_DIR = REPO_ROOT / "harness" / "localstack_plugin"
@@ -196,7 +196,7 @@ class LocalStackProcess(Lifecycle):
                 self.pid = None
                 raise LocalStackError(
                     f"LocalStack exited with {proc.returncode} during start-up:\n"
-                    + _tail(self.log_path),
+                    + log_tail(self.log_path, 20),
                     hint=f"see {self.log_path}",
                 )
             if time.monotonic() > deadline:
@@ -241,13 +241,6 @@ def _terminate_group(pid: int, timeout_s: float = 20.0) -> None:
             if waited == pid or not _pid_alive(pid):
                 return
             time.sleep(0.2)
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def _record_path(settings: HarnessSettings) -> Path:
