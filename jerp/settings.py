@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     graceful_timeout: float = Field(
         30.0, gt=0, le=3600, description="seconds in-flight requests get after SIGTERM"
     )
+    workers: int = Field(
+        1, ge=1, description="uvicorn worker processes; the instance's vCPU count on EC2"
+    )
 
 
 def load_settings() -> Settings:

@@ -36,14 +36,21 @@ def test_defaults(clean_env: pytest.MonkeyPatch) -> None:
     assert settings.access_log is True
     assert settings.max_name_length == 64
     assert settings.graceful_timeout == 30.0
+    assert settings.workers == 1
 
 
 def test_environment_is_read(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("JERP_PORT", "9090")
     clean_env.setenv("JERP_INSTANCE_ID", "i-0abc")
     clean_env.setenv("JERP_ACCESS_LOG", "false")
+    clean_env.setenv("JERP_WORKERS", "4")
     settings = load_settings()
-    assert (settings.port, settings.instance_id, settings.access_log) == (9090, "i-0abc", False)
+    assert (settings.port, settings.instance_id, settings.access_log, settings.workers) == (
+        9090,
+        "i-0abc",
+        False,
+        4,
+    )
 
 
 @pytest.mark.parametrize(
@@ -55,6 +62,10 @@ def test_environment_is_read(clean_env: pytest.MonkeyPatch) -> None:
         ("JERP_MAX_NAME_LENGTH", "0"),
         ("JERP_GRACEFUL_TIMEOUT", "-1"),
         ("JERP_INSTANCE_ID", ""),
+        ("JERP_WORKERS", "0"),
+        ("JERP_WORKERS", "-2"),
+        ("JERP_WORKERS", "two"),
+        ("JERP_WORKERS", "1.5"),
     ],
 )
 def test_bad_setting_names_variable(clean_env: pytest.MonkeyPatch, var: str, value: str) -> None:
@@ -70,7 +81,9 @@ def test_settings_are_frozen() -> None:
         settings.port = 1  # type: ignore[misc]
 
 
-@pytest.mark.parametrize(("var", "value"), [("JERP_PORT", "0"), ("JERP_LOG_LEVEL", "loud")])
+@pytest.mark.parametrize(
+    ("var", "value"), [("JERP_PORT", "0"), ("JERP_LOG_LEVEL", "loud"), ("JERP_WORKERS", "0")]
+)
 def test_module_exits_2_with_message(var: str, value: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JERP_")}
     env[var] = value

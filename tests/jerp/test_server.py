@@ -25,22 +25,29 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from jerp.middleware import FLUSH_DELAY_S
+
 ROOT = Path(__file__).resolve().parents[2]
 GREETING = b"Hello yundream!. How are you"
 
+# uvicorn imports the factory ``jerp.app:create_app`` by name, so replacing it on the module
+# before main() runs puts the slow layer in front (one worker: the same process)
 SLOW_WRAPPER = """
 import asyncio, sys
-import jerp.__main__ as entry
-from jerp.app import create_app as real_create_app
+import jerp.app
+from jerp.__main__ import main
 
-def create_app(settings):
-    app = real_create_app(settings)
+real_create_app = jerp.app.create_app
+
+def create_app():
+    app = real_create_app()
     async def slow(scope, receive, send):
         if scope["type"] == "http" and scope["path"].startswith("/user/slow-"):
             print("in-flight", flush=True)
@@ -48,8 +55,8 @@ def create_app(settings):
         await app(scope, receive, send)
     return slow
 
-entry.create_app = create_app
-sys.exit(entry.main())
+jerp.app.create_app = create_app
+sys.exit(main())
 """
 
 
@@ -163,6 +170,7 @@ def test_access_log_is_json_and_skips_healthz(server: Server) -> None:
     assert by_path["/nope"]["status"] == 404
     for line in lines:
         assert line["instance"] == "i-real"
+        assert line["pid"] == server.proc.pid  # one worker: uvicorn serves in this process
         assert line["method"] == "GET"
         assert line["client"].startswith("127.0.0.1:")
     assert "/healthz" not in by_path
@@ -218,6 +226,30 @@ def test_request_in_flight_at_sigterm_completes(tmp_path: Path) -> None:
         assert server.proc.wait(timeout=15) == -signal.SIGTERM
         statuses = [(line["path"], line["status"]) for line in server.access_lines()]
         assert ("/user/slow-yundream", 200) in statuses
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=5)
+
+
+def test_two_workers_both_serve_and_stop_on_sigterm(tmp_path: Path) -> None:
+    server = start(tmp_path, ["-m", "jerp"], JERP_WORKERS="2")
+    try:
+        pids: set[int] = set()
+        deadline = time.monotonic() + 20
+        # new connections from many threads at once, until the access log shows both workers
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            while len(pids) < 2:
+                assert time.monotonic() < deadline, f"only worker(s) {pids} served in 20 s"
+                statuses = set(pool.map(lambda n: server.get(f"/user/w{n}")[0], range(64)))
+                assert statuses == {200}
+                time.sleep(FLUSH_DELAY_S * 2)  # let both workers write their batches
+                pids = {line["pid"] for line in server.access_lines()}
+        assert server.proc.pid not in pids  # the parent only supervises
+        assert server.stop() == 0  # the supervisor stops its workers and exits 0
+        stderr = server.stderr.read_text()
+        for pid in pids:
+            assert f"Finished server process [{pid}]" in stderr
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
