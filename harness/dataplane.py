@@ -14,15 +14,20 @@ writes ``<state dir>/dataplane.json`` (namespaces per host, pids, health), which
 Every name carries an environment id (``jp`` + 4 hex), so a second environment never collides
 with what a crashed first one left; start-up removes leftovers of a dead environment.
 
+Processes are recorded as (pid, start time) pairs (``harness.processes.ProcessId``): the daemon
+writes its own, so no reader guesses identity from a pid or a command line.
+
 State file (``dataplane.json``, rewritten atomically after every pass)::
 
-    {"pid": <daemon pid>, "env_id": "jp1a2b", "started_at": <epoch>,
+    {"pid": <daemon pid>, "daemon": {"pid": <pid>, "started": <start ticks>},
+     "env_id": "jp1a2b", "started_at": <epoch>,
      "hosts": {"<instance id | ENI id | lb name/az>": {"namespace": "...", "kind":
                "instance|nlb-node|endpoint-eni", "ip": "...", "vpc_id": "...",
                "resolver": "10.x.0.2", "name": "<Name tag or empty>"}},
      "names": {"<Name tag>": "<instance id>"},
      "routers": {"<namespace>": {"cidr": ..., "router": ..., "resolver": ...}},
-     "namespaces": [...], "processes": {"haproxy": pid, "dnsmasq:<ns>": pid, "jerp:<id>": pid},
+     "namespaces": [...],
+     "processes": {"haproxy" | "dnsmasq:<ns>" | "jerp:<id>": {"pid": <pid>, "started": <ticks>}},
      "dns": {"<name>": ["<address>", ...]}, "target_health": {"<tg arn>": [<report>]},
      "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
      "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...]}
@@ -38,7 +43,6 @@ import argparse
 import contextlib
 import ipaddress
 import json
-import os
 import secrets
 import signal
 import subprocess
@@ -70,8 +74,8 @@ from harness.netns import (
     require_root,
     run,
     short_hash,
-    wait_for,
 )
+from harness.processes import ProcessId, wait_for
 from harness.settings import HarnessSettings
 from harness.topology import (
     HealthCheck,
@@ -876,15 +880,14 @@ class DataPlane(Lifecycle):
                 }
                 if topology_names.get(spec.ref):
                     names[topology_names[spec.ref]] = spec.ref
-        processes: dict[str, int] = {}
-        if self.haproxy.pid:
-            processes["haproxy"] = self.haproxy.pid
-        for ns, resolver in self.resolvers.items():
-            if resolver.pid:
-                processes[f"dnsmasq:{ns}"] = resolver.pid
-        for instance_id, jerp in self.jerps.items():
-            if jerp.pid:
-                processes[f"jerp:{instance_id}"] = jerp.pid
+        pids: dict[str, int | None] = {"haproxy": self.haproxy.pid}
+        pids.update({f"dnsmasq:{ns}": r.pid for ns, r in self.resolvers.items()})
+        pids.update({f"jerp:{i}": j.pid for i, j in self.jerps.items()})
+        processes = {
+            key: ident.record()
+            for key, pid in pids.items()
+            if pid and (ident := ProcessId.of(pid)) is not None
+        }
         problems = self.problems()
         return {
             "env_id": self.env_id,
@@ -949,14 +952,21 @@ def write_state(state_dir: Path, data: Mapping[str, Any]) -> None:
     tmp.replace(path)
 
 
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    return b"harness.dataplane" in cmdline
+def daemon_id(state: Mapping[str, Any] | None) -> ProcessId | None:
+    """The daemon a state file names, as it recorded itself (pid and start time)."""
+    return ProcessId.from_record(state.get("daemon")) if state else None
+
+
+def recorded_processes(state: Mapping[str, Any]) -> dict[str, ProcessId]:
+    """Every process a state file records: the daemon and what it started."""
+    found = {
+        key: ident
+        for key, record in dict(state.get("processes", {})).items()
+        if (ident := ProcessId.from_record(record)) is not None
+    }
+    if (daemon := daemon_id(state)) is not None:
+        found["daemon"] = daemon
+    return found
 
 
 # --------------------------------------------------------------------------- daemon
@@ -984,7 +994,10 @@ def serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     reader = TopologyReader(AwsClients.from_settings(settings))
-    base: dict[str, Any] = {"pid": os.getpid(), "started_at": time.time()}
+    # The daemon writes its own identity: nobody has to guess it from a pid that may not have
+    # exec'd yet (or may have been recycled).
+    me = ProcessId.self()
+    base: dict[str, Any] = {"pid": me.pid, "daemon": me.record(), "started_at": time.time()}
     plane = DataPlane(
         settings.state_dir,
         env_id,
@@ -1029,23 +1042,55 @@ class DataPlaneHandle:
 
 
 def _cleanup_dead(settings: HarnessSettings, state: Mapping[str, Any]) -> None:
+    """Remove what a daemon that is gone left behind: its processes, namespaces, files."""
+    for key, ident in recorded_processes(state).items():
+        if key != "daemon":
+            ident.terminate(timeout_s=5.0)
     env_id = str(state.get("env_id", ""))
-    for key, pid in dict(state.get("processes", {})).items():
-        if isinstance(pid, int) and key == "haproxy":
-            with contextlib.suppress(OSError):
-                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-                if f"run-{env_id}".encode() in cmdline:
-                    os.kill(pid, signal.SIGKILL)
     if env_id:
-        teardown_env(env_id, state.get("namespaces", []))
-        run_dir = settings.state_dir / f"run-{env_id}"
-        for path in run_dir.glob("*"):
-            with contextlib.suppress(OSError):
-                path.unlink()
-        with contextlib.suppress(OSError):
-            run_dir.rmdir()
+        _remove_env(settings, env_id, state.get("namespaces", []))
     with contextlib.suppress(OSError):
         state_path(settings).unlink()
+
+
+def _remove_env(settings: HarnessSettings, env_id: str, namespaces: Iterable[str] = ()) -> None:
+    teardown_env(env_id, namespaces)
+    run_dir = settings.state_dir / f"run-{env_id}"
+    for path in sorted(run_dir.glob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+
+
+def _spawn_daemon(
+    settings: HarnessSettings, env_id: str, log_file: Path, jerp_python: str
+) -> subprocess.Popen[bytes]:
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.dataplane",
+                "serve",
+                "--env-id",
+                env_id,
+                "--state-dir",
+                str(settings.state_dir),
+                "--localstack-url",
+                settings.localstack_url,
+                "--region",
+                settings.region,
+                "--jerp-python",
+                jerp_python,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: the daemon outlives `make deploy` on purpose (it keeps the data
+            # plane following the control plane until `make destroy`).
+            start_new_session=True,
+        )
 
 
 def start_dataplane(
@@ -1056,68 +1101,82 @@ def start_dataplane(
 ) -> DataPlaneHandle:
     """Start the daemon (or find the one running) and wait until converged and healthy.
 
-    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances.
+    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances. While
+    the daemon we start is our child, its liveness is its ``Popen`` (no pid guessing); a daemon
+    found running is known by the identity it recorded itself. A start that fails stops that
+    daemon and removes its environment, whether or not it had written a state file yet.
     """
     require_root()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     log_file = settings.state_dir / LOG_FILE
     state = read_state(settings.state_dir)
-    if state is not None and pid_alive(state.get("pid")):
-        pid, env_id = int(state["pid"]), str(state["env_id"])
+    running = daemon_id(state)
+    proc: subprocess.Popen[bytes] | None = None
+    if running is not None and running.alive():
+        env_id = str(state["env_id"]) if state else ""
     else:
         if state is not None:
             _cleanup_dead(settings, state)
         env_id = new_env_id(prefix)
-        with log_file.open("ab") as log:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "harness.dataplane",
-                    "serve",
-                    "--env-id",
-                    env_id,
-                    "--state-dir",
-                    str(settings.state_dir),
-                    "--localstack-url",
-                    settings.localstack_url,
-                    "--region",
-                    settings.region,
-                    "--jerp-python",
-                    jerp_python,
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        pid = proc.pid
+        proc = _spawn_daemon(settings, env_id, log_file, jerp_python)
 
     def ready() -> bool:
-        if not pid_alive(pid):
+        exited = proc.poll() is not None if proc is not None else not running_alive()
+        if exited:
             raise DataPlaneError(
                 "the data-plane daemon exited during start-up:\n" + log_tail(log_file, 15),
                 hint=f"see {log_file}",
             )
         current = read_state(settings.state_dir) or {}
+        me = daemon_id(current)
         return bool(
-            current.get("pid") == pid and current.get("converged") and current.get("healthy")
+            me is not None
+            and (proc is None or me.pid == proc.pid)
+            and current.get("env_id") == env_id
+            and current.get("converged")
+            and current.get("healthy")
         )
+
+    def running_alive() -> bool:
+        return running is not None and running.alive()
 
     try:
         wait_for("the data plane to converge and report healthy", ready, timeout_s)
-    except WaitTimeout as exc:
+    except BaseException as exc:
         current = read_state(settings.state_dir) or {}
-        detail = current.get("error") or "; ".join(current.get("problems", [])) or "no state"
-        stop_dataplane(settings)
-        raise DataPlaneError(
-            f"the data plane did not become healthy within {timeout_s:.0f}s: {detail}",
-            hint=f"see {log_file}",
-        ) from exc
-    except BaseException:
-        stop_dataplane(settings)
+        _abandon_start(settings, proc, env_id)
+        if isinstance(exc, WaitTimeout):
+            detail = current.get("error") or "; ".join(current.get("problems", [])) or "no state"
+            raise DataPlaneError(
+                f"the data plane did not become healthy within {timeout_s:.0f}s: {detail}",
+                hint=f"see {log_file}",
+            ) from exc
         raise
-    return DataPlaneHandle(pid, env_id, state_path(settings), log_file)
+    final = read_state(settings.state_dir) or {}
+    ident = daemon_id(final)
+    assert ident is not None  # ready() saw it
+    return DataPlaneHandle(ident.pid, env_id, state_path(settings), log_file)
+
+
+def _abandon_start(
+    settings: HarnessSettings, proc: subprocess.Popen[bytes] | None, env_id: str
+) -> None:
+    """Undo a failed start: stop the daemon (through its Popen when it is ours) and its env."""
+    if proc is None:
+        stop_dataplane(settings)
+        return
+    if proc.poll() is None:
+        proc.terminate()  # the daemon tears its own environment down on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    state = read_state(settings.state_dir)
+    if state is not None and state.get("env_id") == env_id:
+        _cleanup_dead(settings, state)
+    else:
+        _remove_env(settings, env_id)
 
 
 def stop_dataplane(settings: HarnessSettings, timeout_s: float = 30.0) -> None:
@@ -1125,14 +1184,9 @@ def stop_dataplane(settings: HarnessSettings, timeout_s: float = 30.0) -> None:
     state = read_state(settings.state_dir)
     if state is None:
         return
-    pid = state.get("pid")
-    if isinstance(pid, int) and pid_alive(pid):
-        os.kill(pid, signal.SIGTERM)
-        try:
-            wait_for("the data-plane daemon to tear down and exit", lambda: not pid_alive(pid), 30)
-        except WaitTimeout:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    daemon = daemon_id(state)
+    if daemon is not None:
+        daemon.terminate(timeout_s)
     _cleanup_dead(settings, state)
 
 
@@ -1140,8 +1194,9 @@ def dataplane_status(settings: HarnessSettings) -> str:
     state = read_state(settings.state_dir)
     if state is None:
         return "not running"
-    pid = state.get("pid")
-    if not pid_alive(pid):
+    daemon = daemon_id(state)
+    pid = daemon.pid if daemon else state.get("pid")
+    if daemon is None or not daemon.alive():
         return f"dead (pid {pid} gone; `make destroy` removes env {state.get('env_id')})"
     health = (
         "healthy"

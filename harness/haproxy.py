@@ -23,7 +23,8 @@ from pathlib import Path
 
 from harness.errors import DataPlaneError, WaitTimeout
 from harness.lifecycle import Lifecycle
-from harness.netns import NamespacedProcess, wait_for
+from harness.netns import NamespacedProcess
+from harness.processes import wait_for
 
 RELOAD_DRAIN_S = 3.0
 

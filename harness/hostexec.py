@@ -12,14 +12,15 @@ import subprocess
 from collections.abc import Sequence
 from typing import Any
 
-from harness.dataplane import pid_alive, read_state
+from harness.dataplane import daemon_id, read_state
 from harness.errors import PrerequisiteError, StackNotDeployedError
 from harness.settings import HarnessSettings
 
 
 def _running_state(settings: HarnessSettings) -> dict[str, Any]:
     state = read_state(settings.state_dir)
-    if state is None or not pid_alive(state.get("pid")):
+    daemon = daemon_id(state)
+    if state is None or daemon is None or not daemon.alive():
         raise StackNotDeployedError(
             "the local data plane is not running (no live daemon in "
             f"{settings.state_dir / 'dataplane.json'})",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from harness.errors import LocalStackError, PrerequisiteError, WaitTimeout
 from harness.lifecycle import Lifecycle, log_tail
+from harness.processes import ProcessId, pid_alive
 from harness.settings import REPO_ROOT, HarnessSettings
 
 PLUGIN_DIR = REPO_ROOT / "harness" / "localstack_plugin"
@@ -215,16 +216,6 @@ class LocalStackProcess(Lifecycle):
         self.pid = None
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _terminate_group(pid: int, timeout_s: float = 20.0) -> None:
     """SIGTERM the process group LocalStack leads, then SIGKILL what is left."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -238,7 +229,7 @@ def _terminate_group(pid: int, timeout_s: float = 20.0) -> None:
                 waited, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 waited = 0
-            if waited == pid or not _pid_alive(pid):
+            if waited == pid or not pid_alive(pid):
                 return
             time.sleep(0.2)
 
@@ -271,7 +262,10 @@ def start_detached(settings: HarnessSettings) -> str:
         return settings.localstack_url
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     process = LocalStackProcess(settings).start()
-    _record_path(settings).write_text(json.dumps({"pid": process.pid, "url": process.url}))
+    assert process.pid is not None
+    ident = ProcessId.of(process.pid)
+    record = {**(ident.record() if ident else {"pid": process.pid}), "url": process.url}
+    _record_path(settings).write_text(json.dumps(record))
     return process.url
 
 
@@ -291,9 +285,9 @@ def stop_detached(settings: HarnessSettings) -> None:
     record = _recorded(settings)
     if record is None:
         return
-    pid = record.get("pid")
-    if isinstance(pid, int) and _pid_alive(pid):
-        _terminate_group(pid)
+    ident = ProcessId.from_record(record)
+    if ident is not None and ident.alive():
+        _terminate_group(ident.pid)
     _record_path(settings).unlink(missing_ok=True)
 
 

@@ -15,13 +15,12 @@ import os
 import shutil
 import signal
 import subprocess
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from harness.errors import DataPlaneError, PrerequisiteError, WaitTimeout
+from harness.errors import DataPlaneError, PrerequisiteError
 from harness.lifecycle import Lifecycle
 
 NETNS_RUN = Path("/run/netns")
@@ -58,22 +57,6 @@ def run(args: Sequence[str], *, input_text: str | None = None, check: bool = Tru
             hint="see the command's message; `python -m harness status` shows the data plane",
         )
     return proc.stdout
-
-
-def wait_for(description: str, condition: Callable[[], bool], timeout_s: float) -> None:
-    """Poll ``condition`` until it holds; past the deadline raise WaitTimeout naming the wait."""
-    deadline = time.monotonic() + timeout_s
-    delay = 0.05
-    while True:
-        if condition():
-            return
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(
-                f"timed out after {timeout_s:.0f}s waiting for {description}",
-                hint="see the data plane log (.harness/dataplane.log) for the cause",
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
 
 
 def list_namespaces() -> list[str]:

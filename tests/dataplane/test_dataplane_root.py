@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from harness.dataplane import DataPlane, new_env_id
-from harness.netns import list_namespaces, wait_for
+from harness.netns import list_namespaces
+from harness.processes import wait_for
 from harness.topology import Topology
 
 from .seed_topology import LB_DNS, VPCE_DNS, VPCE_ZONE_A, make_topology

@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness import hostexec
-from harness.dataplane import pid_alive
 from harness.errors import StackNotDeployedError
-from harness.netns import wait_for
+from harness.processes import ProcessId
 from harness.settings import HarnessSettings, load_settings
 
 
@@ -24,20 +23,18 @@ def settings(tmp_path: Path) -> HarnessSettings:
 
 @pytest.fixture
 def daemon_pid() -> Iterator[int]:
-    """A live process whose command line names the daemon module, standing in for it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "harness.dataplane"]
-    )
-    # Until the child has exec'd, /proc shows the parent's command line.
-    wait_for("the stand-in daemon to exec", lambda: pid_alive(proc.pid), 10)
+    """A live process standing in for the daemon (known by its pid and start time)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     yield proc.pid
     proc.kill()
     proc.wait(timeout=10)
 
 
 def _write_state(settings: HarnessSettings, pid: int) -> None:
+    ident = ProcessId.of(pid)
     state = {
         "pid": pid,
+        "daemon": ident.record() if ident else {"pid": pid, "started": 0},
         "env_id": "jd0001",
         "hosts": {
             "i-0abc": {"namespace": "jd0001-i-0abc", "kind": "instance", "ip": "10.20.1.10"},

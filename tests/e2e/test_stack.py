@@ -223,13 +223,18 @@ def _facts(outputs: dict[str, Any], deployment: Any) -> Facts:
 def test_zz_destroy_leaves_no_namespace_process_or_localstack(
     e2e_settings: HarnessSettings, deployment: Any
 ) -> None:
-    from harness.dataplane import pid_alive, read_state
+    from harness.dataplane import read_state, recorded_processes
     from harness.deploy import destroy
 
     state = read_state(e2e_settings.state_dir)
     assert state is not None, "the data plane wrote no state file"
     namespaces = set(state.get("namespaces", []))
-    pids = [p for p in state.get("processes", {}).values() if isinstance(p, int)] + [state["pid"]]
+    processes = recorded_processes(state)
+    # The daemon, HAProxy, a dnsmasq per VPC and JERP per instance: every one is checked.
+    assert "daemon" in processes and "haproxy" in processes, processes
+    assert any(key.startswith("dnsmasq:") for key in processes), processes
+    assert any(key.startswith("jerp:") for key in processes), processes
+    assert all(p.alive() for p in processes.values()), "a recorded process was already gone"
     env_id = str(state["env_id"])
 
     destroy(e2e_settings)
@@ -240,7 +245,7 @@ def test_zz_destroy_leaves_no_namespace_process_or_localstack(
         for line in left.splitlines()
         if line.split()[0] in namespaces or line.startswith(env_id)
     ], left
-    assert [p for p in pids if pid_alive(p)] == []
+    assert {key: p.pid for key, p in processes.items() if p.alive()} == {}
     with socket.socket() as s:
         s.settimeout(2)
         assert s.connect_ex(("127.0.0.1", e2e_settings.localstack_port)) != 0, (
