@@ -73,7 +73,7 @@ bench: venv ## Benchmarks: JERP vs bare Starlette vs HAProxy; vpce path vs direc
 	$(PY) -m bench
 
 wheelhouse: venv ## Build the wheelhouse that the Docker image and EC2 user_data install
-	$(PY) -m harness.wheelhouse .harness/wheelhouse
+	$(PY) -m harness.packaging.wheelhouse .harness/wheelhouse
 
 harness-image: venv ## Build the image that runs the whole harness in one privileged container
 	$(HARNESS) image build

@@ -87,7 +87,7 @@ def wrk_argv(url: str, duration_s: float, connections: int) -> list[str]:
 
 
 def _run_wrk(settings: Any, host: str, url: str, duration_s: float, connections: int) -> WrkResult:
-    from harness.hostexec import host_command
+    from harness.dataplane.hostexec import host_command
 
     argv = host_command(settings, host, wrk_argv(url, duration_s, connections))
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=duration_s + 30)
@@ -101,8 +101,8 @@ def _run_wrk(settings: Any, host: str, url: str, duration_s: float, connections:
 
 def _first_greeting(settings: Any, outputs: dict[str, Any], deadline_s: float) -> float:
     """Seconds until the greeting first comes back over the regional vpce name."""
-    from harness.checks import GREETING, GREETING_PATH
-    from harness.probes import LocalProbe, hostexec_runner
+    from harness.checks.checks import GREETING, GREETING_PATH
+    from harness.checks.probes import LocalProbe, hostexec_runner
 
     probe = LocalProbe(hostexec_runner(settings))
     url = f"http://{outputs['endpoint_regional_dns_name']}{GREETING_PATH}"
@@ -121,7 +121,7 @@ def _first_greeting(settings: Any, outputs: dict[str, Any], deadline_s: float) -
 
 def _subjects(outputs: dict[str, Any], clients: Any) -> dict[str, tuple[str, str]]:
     """name -> (host to run wrk on, URL)."""
-    from harness.checks import GREETING_PATH, gather_facts
+    from harness.checks.checks import GREETING_PATH, gather_facts
 
     facts = gather_facts(outputs, clients)
     target_a, other = list(facts.provider_instance_ids)[:2]

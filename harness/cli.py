@@ -58,7 +58,7 @@ def _exec(args: argparse.Namespace, settings: HarnessSettings) -> int:
         raise HarnessError(
             "no command given", hint="usage: harness exec <host> -- <command> [args...]"
         )
-    from harness.hostexec import exec_on_host
+    from harness.dataplane.hostexec import exec_on_host
 
     return exec_on_host(settings, args.host, command)
 
@@ -84,7 +84,7 @@ def _lint(args: argparse.Namespace, settings: HarnessSettings) -> int:
 
 
 def _localstack(args: argparse.Namespace, settings: HarnessSettings) -> int:
-    from harness import localstack
+    from harness.controlplane import localstack
 
     if args.action == "install":
         print(localstack.ensure_localstack_venv(settings))
@@ -96,7 +96,7 @@ def _localstack(args: argparse.Namespace, settings: HarnessSettings) -> int:
 
 
 def _dev(args: argparse.Namespace, settings: HarnessSettings) -> int:
-    from harness.devenv import compose
+    from harness.packaging.devenv import compose
 
     return compose(args.action, settings.state_dir)
 
@@ -104,8 +104,8 @@ def _dev(args: argparse.Namespace, settings: HarnessSettings) -> int:
 def _image(args: argparse.Namespace, settings: HarnessSettings) -> int:
     import os
 
-    from harness.docker_engine import DockerEngine
-    from harness.images import build_harness_image, debian_base_image
+    from harness.packaging.docker_engine import DockerEngine
+    from harness.packaging.images import build_harness_image, debian_base_image
 
     with DockerEngine(settings.state_dir, existing_host=os.environ.get("DOCKER_HOST")) as engine:
         base = args.base_image

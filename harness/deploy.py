@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.aws import AwsClients
+from harness.controlplane.aws import AwsClients
 from harness.errors import PrerequisiteError, StackNotDeployedError
 from harness.settings import REPO_ROOT, HarnessSettings
 
@@ -47,7 +47,7 @@ def _outputs_file(settings: HarnessSettings) -> Path:
 
 
 def _terraform(settings: HarnessSettings) -> Any:
-    from harness.terraform import Terraform
+    from harness.controlplane.terraform import Terraform
 
     # Terraform gets the caller's environment (TF_CLI_CONFIG_FILE, AWS_* credentials, proxy
     # settings) as a whole: passing it on is the point, interpreting it is Terraform's job.
@@ -73,7 +73,7 @@ def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, Any]:
 
 
 def _build_wheelhouse(settings: HarnessSettings) -> Path:
-    from harness.wheelhouse import build_wheelhouse
+    from harness.packaging.wheelhouse import build_wheelhouse
 
     target = settings.state_dir / "wheelhouse"
     build_wheelhouse(target)
@@ -110,7 +110,7 @@ def _undo_on_failure(settings: HarnessSettings, started_localstack: bool) -> Ite
         yield
     except BaseException:
         if settings.stack == "local":
-            from harness.dataplane import stop_dataplane
+            from harness.dataplane.daemon import stop_dataplane
 
             with contextlib.suppress(Exception):
                 stop_dataplane(settings)
@@ -120,7 +120,7 @@ def _undo_on_failure(settings: HarnessSettings, started_localstack: bool) -> Ite
 
 
 def _stop_localstack_and_forget_state(settings: HarnessSettings) -> None:
-    from harness import localstack
+    from harness.controlplane import localstack
 
     localstack.stop_detached(settings)
     # LocalStack keeps its resources in memory: once it is gone, so is what the local
@@ -146,7 +146,7 @@ def deploy(settings: HarnessSettings) -> Deployment:
 
     started_localstack = False
     if settings.stack == "local":
-        from harness import localstack
+        from harness.controlplane import localstack
 
         t0 = time.monotonic()
         started_localstack = localstack.ensure_running(settings)
@@ -169,7 +169,7 @@ def deploy(settings: HarnessSettings) -> Deployment:
         _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
 
         if settings.stack == "local":
-            from harness.dataplane import start_dataplane
+            from harness.dataplane.daemon import start_dataplane
 
             t0 = time.monotonic()
             start_dataplane(settings)
@@ -207,8 +207,8 @@ def destroy(settings: HarnessSettings) -> None:
         _outputs_file(settings).unlink(missing_ok=True)
         return
 
-    from harness import localstack
-    from harness.dataplane import stop_dataplane
+    from harness.controlplane import localstack
+    from harness.dataplane.daemon import stop_dataplane
 
     stop_dataplane(settings)
     try:
@@ -222,8 +222,8 @@ def destroy(settings: HarnessSettings) -> None:
 
 
 def run_live_checks(settings: HarnessSettings, junit_path: str) -> bool:
-    from harness.checks import run_checks
-    from harness.report import print_table, write_junit
+    from harness.checks.checks import run_checks
+    from harness.checks.report import print_table, write_junit
 
     deployment = load_deployment(settings)
     results = run_checks(settings, deployment.outputs, deployment.clients)
@@ -233,15 +233,15 @@ def run_live_checks(settings: HarnessSettings, junit_path: str) -> bool:
 
 
 def seed_transcripts(settings: HarnessSettings) -> str:
-    from harness.checks import transcripts
+    from harness.checks.checks import transcripts
 
     deployment = load_deployment(settings)
     return str(transcripts(settings, deployment.outputs))
 
 
 def draw_graph(settings: HarnessSettings, out: str) -> str:
-    from harness.graph import render_graph
-    from harness.inventory import read_topology
+    from harness.checks.graph import render_graph
+    from harness.dataplane.inventory import read_topology
 
     deployment = load_deployment(settings)
     path = Path(out)
@@ -251,8 +251,8 @@ def draw_graph(settings: HarnessSettings, out: str) -> str:
 
 
 def status(settings: HarnessSettings) -> str:
-    from harness import localstack
-    from harness.dataplane import dataplane_status
+    from harness.controlplane import localstack
+    from harness.dataplane.daemon import dataplane_status
 
     lines = [f"stack: {settings.stack}"]
     lines.append(f"localstack: {localstack.describe(settings)}")

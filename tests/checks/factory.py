@@ -6,9 +6,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness.checks import GREETING, Facts
-from harness.probes import CommandResult, ConnectResult, HttpResult, Resolution
-from harness.topology import (
+from harness.checks.checks import GREETING, Facts
+from harness.checks.probes import CommandResult, ConnectResult, HttpResult, Resolution
+from harness.dataplane.topology import (
     Endpoint,
     EndpointInterface,
     EndpointService,

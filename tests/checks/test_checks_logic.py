@@ -6,11 +6,11 @@ from dataclasses import replace
 
 import pytest
 
-from harness import checks
-from harness.checks import GREETING, evaluate
+from harness.checks import checks
+from harness.checks.checks import GREETING, evaluate
+from harness.checks.probes import CommandResult, ConnectResult, HttpResult
+from harness.dataplane.topology import SecurityGroupRule
 from harness.errors import StackNotDeployedError, WaitTimeout
-from harness.probes import CommandResult, ConnectResult, HttpResult
-from harness.topology import SecurityGroupRule
 
 from .factory import (
     CLIENT,

@@ -7,8 +7,6 @@ into it the way the daemon reports it to the control plane.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import time
 import uuid
@@ -19,24 +17,13 @@ from typing import Any
 
 import pytest
 
-from harness.checks import GREETING, Facts, evaluate, transcripts_with
-from harness.probes import CommandResult, LocalProbe
-from harness.topology import SecurityGroupRule, Target, Topology
+from harness.checks.checks import GREETING, Facts, evaluate, transcripts_with
+from harness.checks.probes import CommandResult, LocalProbe
+from harness.dataplane.topology import SecurityGroupRule, Target, Topology
 
 from .factory import CLIENT, NLB_DNS, REGIONAL, outputs, topology
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.geteuid() != 0,
-        reason="needs root for network namespaces: run `sudo make test` or the harness image",
-    ),
-    pytest.mark.skipif(
-        any(shutil.which(p) is None for p in ("haproxy", "dnsmasq", "nft", "dig", "curl")),
-        reason="needs haproxy, dnsmasq-base, nftables, dnsutils, curl (apt-get install ...)",
-    ),
-]
+pytestmark = pytest.mark.root
 
 
 class HandMadeCloud:
@@ -78,7 +65,7 @@ def namespace_runner(snapshot: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, HandMadeCloud]]:
-    from harness.dataplane import DataPlane
+    from harness.dataplane.reconciler import DataPlane
 
     cloud = HandMadeCloud(topology())
     env_id = "jc" + uuid.uuid4().hex[:4]

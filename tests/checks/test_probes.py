@@ -10,9 +10,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from harness.checks import GREETING
-from harness.errors import HarnessError, WaitTimeout
-from harness.probes import (
+from harness.checks.checks import GREETING
+from harness.checks.probes import (
     AwsProbe,
     CommandResult,
     LocalProbe,
@@ -22,6 +21,7 @@ from harness.probes import (
     parse_tcp_output,
     tcp_script,
 )
+from harness.errors import HarnessError, WaitTimeout
 
 CMD = {i: f"{i:08d}-0000-4000-8000-000000000000" for i in range(1, 6)}
 URL = "http://vpce-1-abc.vpce-svc-2.ap-northeast-2.vpce.amazonaws.com/user/yundream"

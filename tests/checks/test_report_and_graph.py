@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from harness.checks import CheckResult, evaluate
+from harness.checks.checks import CheckResult, evaluate
+from harness.checks.graph import render_graph, to_dot
+from harness.checks.report import format_table, junit_xml, write_junit
 from harness.errors import HarnessError
-from harness.graph import render_graph, to_dot
-from harness.report import format_table, junit_xml, write_junit
 
 from .factory import CLIENT, ENI_A, TARGET_A, TARGET_C, StubProbe, facts, topology
 
@@ -98,9 +97,7 @@ def test_dot_marks_pending_endpoints_and_unhealthy_targets_dashed() -> None:
     assert 'label="4. TCP :8080 unhealthy", style=dashed' in dot
 
 
-@pytest.mark.skipif(
-    shutil.which("dot") is None, reason="graphviz `dot` not installed: apt-get install graphviz"
-)
+@pytest.mark.requires("dot")
 @pytest.mark.parametrize("suffix", [".svg", ".png"])
 def test_render_graph_writes_a_picture_with_graphviz(tmp_path: Path, suffix: str) -> None:
     out = render_graph(topology(), tmp_path / f"topology{suffix}")

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.topology import Topology
+from harness.dataplane.topology import Topology
 
 from .seed_topology import make_topology
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.topology import (
+from harness.dataplane.topology import (
     Endpoint,
     EndpointInterface,
     EndpointService,

@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 
-from harness.dataplane import dataplane_status, http_reporter, main, read_state, write_state
+from harness.dataplane.daemon import dataplane_status, main
+from harness.dataplane.health import http_reporter
+from harness.dataplane.state import read_state, write_state
 from harness.errors import DataPlaneError
 from harness.settings import load_settings
 

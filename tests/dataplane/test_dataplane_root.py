@@ -6,8 +6,6 @@ Needs root (network namespaces). Run: ``sudo .venv/bin/pytest -m root tests/data
 from __future__ import annotations
 
 import importlib.util
-import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,29 +15,18 @@ from typing import Any
 
 import pytest
 
-from harness.dataplane import DataPlane, new_env_id
-from harness.netns import list_namespaces
+from harness.dataplane.netns import list_namespaces
+from harness.dataplane.planner import new_env_id
+from harness.dataplane.reconciler import DataPlane
+from harness.dataplane.topology import Topology
 from harness.processes import wait_for
-from harness.topology import Topology
 
 from .seed_topology import LB_DNS, VPCE_DNS, VPCE_ZONE_A, make_topology
 
 GREETING = "Hello yundream!. How are you"
 JERP_PYTHON = sys.executable
-_TOOLS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "curl", "nslookup")
 
-pytestmark = [
-    pytest.mark.root,
-    pytest.mark.skipif(
-        os.geteuid() != 0,
-        reason="needs root for network namespaces: sudo .venv/bin/pytest -m root tests/dataplane",
-    ),
-    pytest.mark.skipif(
-        any(shutil.which(t) is None for t in _TOOLS),
-        reason="needs " + ", ".join(_TOOLS) + ": apt-get install iproute2 nftables haproxy "
-        "dnsmasq-base dnsutils curl",
-    ),
-]
+pytestmark = pytest.mark.root
 
 
 @dataclass
@@ -266,7 +253,8 @@ def _is_zombie(pid: int) -> bool:
 
 
 def test_stop_dataplane_removes_what_a_dead_daemon_left(tmp_path: Path) -> None:
-    from harness.dataplane import read_state, stop_dataplane, write_state
+    from harness.dataplane.daemon import stop_dataplane
+    from harness.dataplane.state import read_state, write_state
     from harness.settings import load_settings
 
     settings = load_settings(HARNESS_STATE_DIR=str(tmp_path))

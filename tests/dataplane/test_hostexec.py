@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import hostexec
+from harness.dataplane import hostexec
 from harness.errors import StackNotDeployedError
 from harness.processes import ProcessId
 from harness.settings import HarnessSettings, load_settings

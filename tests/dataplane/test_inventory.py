@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from harness import inventory
-from harness.aws import AwsClients
+from harness.controlplane.aws import AwsClients
+from harness.dataplane import inventory
 
 ACCOUNT = "arn:aws:elasticloadbalancing:ap-northeast-2:000000000000"
 LB_ARN = f"{ACCOUNT}:loadbalancer/net/jerp/50dc6c495c0c9188"

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from harness.dataplane import (
-    AppliedState,
-    TargetRef,
-    node_health,
-    plan,
-    plan_changes,
-    target_health,
-)
-from harness.haproxy import ServerStatus
-from harness.topology import Topology, Vpc
+from harness.dataplane.diff import AppliedState, plan_changes
+from harness.dataplane.haproxy import ServerStatus
+from harness.dataplane.health import node_health, target_health
+from harness.dataplane.planner import TargetRef, plan
+from harness.dataplane.topology import Topology, Vpc
 
 from .seed_topology import (
     AZ_A,

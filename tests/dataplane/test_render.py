@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.dataplane import plan
-from harness.dnsmasq import dnsmasq_args, render_hosts
-from harness.firewall import IngressRule, render_ruleset
-from harness.haproxy import HealthCheckSpec, ProxySpec, ServerSpec, parse_stat, render_config
-from harness.topology import Topology
+from harness.dataplane.dnsmasq import dnsmasq_args, render_hosts
+from harness.dataplane.firewall import IngressRule, render_ruleset
+from harness.dataplane.haproxy import (
+    HealthCheckSpec,
+    ProxySpec,
+    ServerSpec,
+    parse_stat,
+    render_config,
+)
+from harness.dataplane.planner import plan
+from harness.dataplane.topology import Topology
 
 CHECK = HealthCheckSpec(path="/healthz", interval_s=10, rise=3, fall=2)
 
@@ -69,7 +74,7 @@ def test_haproxy_rendering_is_deterministic(tmp_path: Path, topology: Topology) 
     assert one == two
 
 
-@pytest.mark.skipif(shutil.which("haproxy") is None, reason="haproxy is not installed")
+@pytest.mark.requires("haproxy")
 def test_haproxy_accepts_the_config_planned_for_the_seed_topology(
     tmp_path: Path, topology: Topology
 ) -> None:

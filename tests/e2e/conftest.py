@@ -9,43 +9,16 @@ stack the user deployed with ``make deploy``. (Terraform's local state still liv
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
 
 from harness.settings import HarnessSettings, load_settings
+from tests.conftest import free_port
 
 T = TypeVar("T")
-
-NEEDS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "nslookup", "curl", "terraform")
-HOW_TO_RUN = (
-    "run `sudo make test` (or the harness image: `make harness-image`, README 'Without root')"
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    reason = ""
-    if os.geteuid() != 0:
-        reason = f"the e2e suite needs root for network namespaces: {HOW_TO_RUN}"
-    elif missing := [p for p in NEEDS if shutil.which(p) is None]:
-        reason = f"the e2e suite needs {', '.join(missing)} on PATH (`.ci/run` installs them)"
-    if not reason:
-        return
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.skip(reason=reason))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def eventually(

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks import (
+from harness.checks.checks import (
     GREETING,
     GREETING_PATH,
     Facts,
@@ -24,8 +24,8 @@ from harness.checks import (
     run_checks,
     transcripts,
 )
-from harness.probes import HttpResult, LocalProbe, hostexec_runner
-from harness.report import format_table
+from harness.checks.probes import HttpResult, LocalProbe, hostexec_runner
+from harness.checks.report import format_table
 from harness.settings import HarnessSettings
 
 from .conftest import eventually
@@ -223,7 +223,7 @@ def _facts(outputs: dict[str, Any], deployment: Any) -> Facts:
 def test_zz_destroy_leaves_no_namespace_process_or_localstack(
     e2e_settings: HarnessSettings, deployment: Any
 ) -> None:
-    from harness.dataplane import read_state, recorded_processes
+    from harness.dataplane.state import read_state, recorded_processes
     from harness.deploy import destroy
 
     state = read_state(e2e_settings.state_dir)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import PrerequisiteError
-from harness.wheelhouse import STAMP, build_wheelhouse
+from harness.packaging.wheelhouse import STAMP, build_wheelhouse
 
 AL2023 = {"platform": "manylinux2014_x86_64", "python_version": "3.11"}
 

@@ -1,0 +1,301 @@
+"""LocalStack, the real one from PyPI, run as a host process with the kit's plug-in.
+
+LocalStack gets its own virtualenv (``.venv-localstack``): it pins its own boto3/moto and needs
+a newer Python than the kit (``warnings.deprecated``: 3.13+). The plug-in in
+``harness/controlplane/localstack_plugin`` is installed into that venv and loaded by
+LocalStack through its entry points. ``LOCALSTACK_ENDPOINT`` points the harness at a LocalStack
+that is already running instead (then nothing here starts or stops anything).
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from harness.errors import LocalStackError, PrerequisiteError, WaitTimeout
+from harness.lifecycle import Lifecycle, log_tail
+from harness.processes import ProcessId, pid_alive
+from harness.settings import REPO_ROOT, HarnessSettings
+
+PLUGIN_DIR = Path(__file__).resolve().parent / "localstack_plugin"
+CONSTRAINTS = PLUGIN_DIR / "constraints.txt"
+MIN_PYTHON = (3, 13)
+SERVICES = "ec2,elbv2,s3,iam,sts,ssm"
+REQUIREMENTS = (
+    "localstack-core[runtime]==2026.3.0",
+    "cbor2<6",
+    "pyopenssl==25.1.0",
+    "cryptography==45.0.7",
+    "service-identity",
+)
+RECORD = "localstack.json"
+
+
+def _python_version(python: str) -> tuple[int, int] | None:
+    try:
+        out = subprocess.run(
+            [python, "-c", "import sys; print(*sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=True,
+        ).stdout.split()
+        return int(out[0]), int(out[1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
+
+
+def find_python(explicit: str | None) -> str:
+    """A Python new enough for LocalStack: the setting, then PATH, then pyenv's versions."""
+    if explicit:
+        version = _python_version(explicit)
+        if version is None or version < MIN_PYTHON:
+            raise PrerequisiteError(
+                f"LOCALSTACK_PYTHON={explicit} is not a Python >= {'.'.join(map(str, MIN_PYTHON))}",
+                hint="point LOCALSTACK_PYTHON at a python3.13 (or newer) interpreter",
+            )
+        return explicit
+    candidates = [shutil.which(f"python3.{minor}") for minor in range(20, MIN_PYTHON[1] - 1, -1)]
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates += sorted(
+        glob.glob(str(pyenv_root / "versions" / "3.*" / "bin" / "python3")), reverse=True
+    )
+    for candidate in candidates:
+        if candidate and (_python_version(candidate) or (0, 0)) >= MIN_PYTHON:
+            return candidate
+    raise PrerequisiteError(
+        "LocalStack needs Python >= 3.13 and none was found (PATH, pyenv)",
+        hint="install one (e.g. `pyenv install 3.13`, or your distribution's python3.13) "
+        "or set LOCALSTACK_PYTHON to it",
+    )
+
+
+def _venv_dir(settings: HarnessSettings) -> Path:
+    return settings.localstack_venv or REPO_ROOT / ".venv-localstack"
+
+
+def _fingerprint() -> str:
+    digest = hashlib.sha256()
+    for path in [CONSTRAINTS, PLUGIN_DIR / "pyproject.toml", *sorted(PLUGIN_DIR.glob("*/*.py"))]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_localstack_venv(settings: HarnessSettings) -> Path:
+    """Build (or reuse) LocalStack's virtualenv with pinned versions and the plug-in."""
+    venv = _venv_dir(settings)
+    stamp = venv / ".jerp-stamp"
+    fingerprint = _fingerprint()
+    if stamp.exists() and stamp.read_text() == fingerprint:
+        return venv
+    python = find_python(settings.localstack_python)
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    for argv in (
+        [*pip, "-c", str(CONSTRAINTS), *REQUIREMENTS],
+        [*pip, "--no-deps", "--force-reinstall", str(PLUGIN_DIR)],
+    ):
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise PrerequisiteError(
+                f"installing LocalStack into {venv} failed: {result.stderr.strip()[-1500:]}",
+                hint="LocalStack comes from PyPI: check network access, then rerun "
+                "`make test` (or `python -m harness localstack install`)",
+            )
+    # setuptools leaves a build/ directory next to the plug-in's sources.
+    shutil.rmtree(PLUGIN_DIR / "build", ignore_errors=True)
+    stamp.write_text(fingerprint)
+    return venv
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def health(url: str, timeout_s: float = 2.0) -> dict[str, object] | None:
+    """LocalStack's health document, or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"{url}/_localstack/health", timeout=timeout_s) as resp:
+            data: dict[str, object] = json.loads(resp.read())
+            return data
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+
+
+class LocalStackProcess(Lifecycle):
+    """``with LocalStackProcess(settings) as ls: ls.url``: LocalStack on loopback, then gone."""
+
+    def __init__(self, settings: HarnessSettings, ready_timeout_s: float = 90.0) -> None:
+        self.settings = settings
+        self.host = settings.localstack_host
+        self.port = settings.localstack_port
+        self.url = f"http://{self.host}:{self.port}"
+        self.ready_timeout_s = ready_timeout_s
+        self.data_dir = settings.state_dir / "localstack"
+        self.log_path = settings.state_dir / "localstack.log"
+        self.pid: int | None = None
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
+        env.update(
+            GATEWAY_LISTEN=f"{self.host}:{self.port}",
+            SERVICES=SERVICES,
+            EAGER_SERVICE_LOADING="1",
+            PROVIDER_OVERRIDE_EC2="jerp",
+            FILESYSTEM_ROOT=str(self.data_dir),
+            DNS_ADDRESS="0",
+            OVERRIDE_IN_DOCKER="0",
+            SKIP_SSL_CERT_DOWNLOAD="1",
+            DISABLE_EVENTS="1",
+            LOCALSTACK_TELEMETRY_DISABLED="1",
+        )
+        return env
+
+    def start(self) -> LocalStackProcess:
+        if not _port_free(self.host, self.port):
+            raise LocalStackError(
+                f"port {self.host}:{self.port} is already taken",
+                hint="stop whatever listens there (`make destroy` if it is ours), set "
+                "LOCALSTACK_PORT to a free port, or LOCALSTACK_ENDPOINT to use that LocalStack",
+            )
+        venv = ensure_localstack_venv(self.settings)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            proc = subprocess.Popen(
+                [str(venv / "bin" / "python"), "-m", "localstack.runtime.main"],
+                env=self._env(),
+                cwd=self.data_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.pid = proc.pid
+        deadline = time.monotonic() + self.ready_timeout_s
+        while True:
+            doc = health(self.url, timeout_s=1.0)
+            if doc and doc.get("services"):
+                return self
+            if proc.poll() is not None:
+                self.pid = None
+                raise LocalStackError(
+                    f"LocalStack exited with {proc.returncode} during start-up:\n"
+                    + log_tail(self.log_path, 20),
+                    hint=f"see {self.log_path}",
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise WaitTimeout(
+                    f"LocalStack did not answer {self.url}/_localstack/health within "
+                    f"{self.ready_timeout_s:.0f}s",
+                    hint=f"see {self.log_path}",
+                )
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.pid is None:
+            return
+        _terminate_group(self.pid)
+        self.pid = None
+
+
+def _terminate_group(pid: int, timeout_s: float = 20.0) -> None:
+    """SIGTERM the process group LocalStack leads, then SIGKILL what is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                waited, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                waited = 0
+            if waited == pid or not pid_alive(pid):
+                return
+            time.sleep(0.2)
+
+
+def _record_path(settings: HarnessSettings) -> Path:
+    return settings.state_dir / RECORD
+
+
+def _recorded(settings: HarnessSettings) -> dict[str, object] | None:
+    path = _record_path(settings)
+    if not path.exists():
+        return None
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
+
+
+def is_running(settings: HarnessSettings) -> bool:
+    return health(settings.localstack_url) is not None
+
+
+def start_detached(settings: HarnessSettings) -> str:
+    """Start LocalStack for later commands to use (``make deploy``); record its pid."""
+    if settings.localstack_endpoint:
+        if not is_running(settings):
+            raise LocalStackError(
+                f"LOCALSTACK_ENDPOINT={settings.localstack_endpoint} does not answer",
+                hint="start that LocalStack, or unset LOCALSTACK_ENDPOINT to let the harness "
+                "start one",
+            )
+        return settings.localstack_url
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    process = LocalStackProcess(settings).start()
+    assert process.pid is not None
+    ident = ProcessId.of(process.pid)
+    record = {**(ident.record() if ident else {"pid": process.pid}), "url": process.url}
+    _record_path(settings).write_text(json.dumps(record))
+    return process.url
+
+
+def ensure_running(settings: HarnessSettings) -> bool:
+    """Make sure a LocalStack answers; True when this call started it."""
+    if is_running(settings):
+        return False
+    record = _recorded(settings)
+    if record and isinstance(record.get("pid"), int):
+        stop_detached(settings)  # a recorded LocalStack that no longer answers
+    start_detached(settings)
+    return not settings.localstack_endpoint
+
+
+def stop_detached(settings: HarnessSettings) -> None:
+    """Stop the LocalStack ``start_detached`` recorded; nothing to do when there is none."""
+    record = _recorded(settings)
+    if record is None:
+        return
+    ident = ProcessId.from_record(record)
+    if ident is not None and ident.alive():
+        _terminate_group(ident.pid)
+    _record_path(settings).unlink(missing_ok=True)
+
+
+def describe(settings: HarnessSettings) -> str:
+    record = _recorded(settings)
+    answering = is_running(settings)
+    if settings.localstack_endpoint:
+        return f"external {settings.localstack_url} ({'answering' if answering else 'down'})"
+    if record is None:
+        return "not started by the harness" + (" (something answers there)" if answering else "")
+    return f"pid {record.get('pid')} at {record.get('url')} ({'up' if answering else 'down'})"

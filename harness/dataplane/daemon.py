@@ -1,0 +1,322 @@
+"""The data-plane daemon: ``python -m harness.dataplane serve`` reconciles until SIGTERM.
+
+It polls the control plane every ``POLL_INTERVAL_S`` seconds, reconciles, reports target
+health and rewrites the state file (``harness.dataplane.state``). ``start_dataplane`` /
+``stop_dataplane`` manage it from the harness: while the daemon is our child its ``Popen``
+says whether it lives; a daemon found running is known by the identity it recorded itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness.dataplane.health import http_reporter
+from harness.dataplane.netns import (
+    require_root,
+)
+from harness.dataplane.planner import DEFAULT_PREFIX, new_env_id
+from harness.dataplane.reconciler import DataPlane, teardown_env
+from harness.dataplane.state import (
+    LOG_FILE,
+    daemon_id,
+    read_state,
+    recorded_processes,
+    state_path,
+    write_state,
+)
+from harness.errors import DataPlaneError, HarnessError, WaitTimeout
+from harness.lifecycle import log_tail
+from harness.processes import ProcessId, wait_for
+from harness.settings import HarnessSettings
+
+POLL_INTERVAL_S = 2.0
+
+
+# --------------------------------------------------------------------------- daemon
+
+
+class _Stop:
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.event.set()
+
+
+def serve(
+    settings: HarnessSettings,
+    env_id: str,
+    poll_s: float = POLL_INTERVAL_S,
+    jerp_python: str = sys.executable,
+) -> int:
+    """The daemon loop: reconcile every ``poll_s`` until SIGTERM/SIGINT, then tear down."""
+    from harness.controlplane.aws import AwsClients
+    from harness.dataplane.inventory import TopologyReader
+
+    stop = _Stop()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    reader = TopologyReader(AwsClients.from_settings(settings))
+    # The daemon writes its own identity: nobody has to guess it from a pid that may not have
+    # exec'd yet (or may have been recycled).
+    me = ProcessId.self()
+    base: dict[str, Any] = {"pid": me.pid, "daemon": me.record(), "started_at": time.time()}
+    plane = DataPlane(
+        settings.state_dir,
+        env_id,
+        reader.read,
+        http_reporter(settings.localstack_url),
+        python=jerp_python,
+    )
+    require_root()
+    plane.run_dir.mkdir(parents=True, exist_ok=True)
+    write_state(settings.state_dir, {**base, **plane.snapshot()})
+    try:
+        while not stop.event.is_set():
+            try:
+                changes = plane.reconcile()
+                plane.last_error = None
+                for change in changes:
+                    print(f"{time.strftime('%H:%M:%S')} {change}", flush=True)
+            except HarnessError as exc:
+                plane.last_error = str(exc)
+                print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc}", flush=True)
+            except Exception as exc:
+                plane.last_error = f"{type(exc).__name__}: {exc}"
+                print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
+            write_state(settings.state_dir, {**base, **plane.snapshot()})
+            stop.event.wait(poll_s)
+    finally:
+        print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
+        plane.stop()
+        with contextlib.suppress(OSError):
+            state_path(settings.state_dir).unlink()
+    return 0
+
+
+@dataclass(frozen=True)
+class DataPlaneHandle:
+    """A running data-plane daemon."""
+
+    pid: int
+    env_id: str
+    state_file: Path
+    log_file: Path
+
+
+def _cleanup_dead(settings: HarnessSettings, state: Mapping[str, Any]) -> None:
+    """Remove what a daemon that is gone left behind: its processes, namespaces, files."""
+    for key, ident in recorded_processes(state).items():
+        if key != "daemon":
+            ident.terminate(timeout_s=5.0)
+    env_id = str(state.get("env_id", ""))
+    if env_id:
+        _remove_env(settings, env_id, state.get("namespaces", []))
+    with contextlib.suppress(OSError):
+        state_path(settings).unlink()
+
+
+def _remove_env(settings: HarnessSettings, env_id: str, namespaces: Iterable[str] = ()) -> None:
+    teardown_env(env_id, namespaces)
+    run_dir = settings.state_dir / f"run-{env_id}"
+    for path in sorted(run_dir.glob("*"), reverse=True):
+        with contextlib.suppress(OSError):
+            path.unlink()
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
+
+
+def _spawn_daemon(
+    settings: HarnessSettings, env_id: str, log_file: Path, jerp_python: str
+) -> subprocess.Popen[bytes]:
+    with log_file.open("ab") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "harness.dataplane",
+                "serve",
+                "--env-id",
+                env_id,
+                "--state-dir",
+                str(settings.state_dir),
+                "--localstack-url",
+                settings.localstack_url,
+                "--region",
+                settings.region,
+                "--jerp-python",
+                jerp_python,
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            # Its own session: the daemon outlives `make deploy` on purpose (it keeps the data
+            # plane following the control plane until `make destroy`).
+            start_new_session=True,
+        )
+
+
+def start_dataplane(
+    settings: HarnessSettings,
+    timeout_s: float = 180.0,
+    prefix: str = DEFAULT_PREFIX,
+    jerp_python: str = sys.executable,
+) -> DataPlaneHandle:
+    """Start the daemon (or find the one running) and wait until converged and healthy.
+
+    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances. While
+    the daemon we start is our child, its liveness is its ``Popen`` (no pid guessing); a daemon
+    found running is known by the identity it recorded itself. A start that fails stops that
+    daemon and removes its environment, whether or not it had written a state file yet.
+    """
+    require_root()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    log_file = settings.state_dir / LOG_FILE
+    state = read_state(settings.state_dir)
+    running = daemon_id(state)
+    proc: subprocess.Popen[bytes] | None = None
+    if running is not None and running.alive():
+        env_id = str(state["env_id"]) if state else ""
+    else:
+        if state is not None:
+            _cleanup_dead(settings, state)
+        env_id = new_env_id(prefix)
+        proc = _spawn_daemon(settings, env_id, log_file, jerp_python)
+
+    def ready() -> bool:
+        exited = proc.poll() is not None if proc is not None else not running_alive()
+        if exited:
+            raise DataPlaneError(
+                "the data-plane daemon exited during start-up:\n" + log_tail(log_file, 15),
+                hint=f"see {log_file}",
+            )
+        current = read_state(settings.state_dir) or {}
+        me = daemon_id(current)
+        return bool(
+            me is not None
+            and (proc is None or me.pid == proc.pid)
+            and current.get("env_id") == env_id
+            and current.get("converged")
+            and current.get("healthy")
+        )
+
+    def running_alive() -> bool:
+        return running is not None and running.alive()
+
+    try:
+        wait_for("the data plane to converge and report healthy", ready, timeout_s)
+    except BaseException as exc:
+        current = read_state(settings.state_dir) or {}
+        _abandon_start(settings, proc, env_id)
+        if isinstance(exc, WaitTimeout):
+            detail = current.get("error") or "; ".join(current.get("problems", [])) or "no state"
+            raise DataPlaneError(
+                f"the data plane did not become healthy within {timeout_s:.0f}s: {detail}",
+                hint=f"see {log_file}",
+            ) from exc
+        raise
+    final = read_state(settings.state_dir) or {}
+    ident = daemon_id(final)
+    assert ident is not None  # ready() saw it
+    return DataPlaneHandle(ident.pid, env_id, state_path(settings), log_file)
+
+
+def _abandon_start(
+    settings: HarnessSettings, proc: subprocess.Popen[bytes] | None, env_id: str
+) -> None:
+    """Undo a failed start: stop the daemon (through its Popen when it is ours) and its env."""
+    if proc is None:
+        stop_dataplane(settings)
+        return
+    if proc.poll() is None:
+        proc.terminate()  # the daemon tears its own environment down on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+    state = read_state(settings.state_dir)
+    if state is not None and state.get("env_id") == env_id:
+        _cleanup_dead(settings, state)
+    else:
+        _remove_env(settings, env_id)
+
+
+def stop_dataplane(settings: HarnessSettings, timeout_s: float = 30.0) -> None:
+    """Stop the daemon and remove everything its environment created. Safe to repeat."""
+    state = read_state(settings.state_dir)
+    if state is None:
+        return
+    daemon = daemon_id(state)
+    if daemon is not None:
+        daemon.terminate(timeout_s)
+    _cleanup_dead(settings, state)
+
+
+def dataplane_status(settings: HarnessSettings) -> str:
+    state = read_state(settings.state_dir)
+    if state is None:
+        return "not running"
+    daemon = daemon_id(state)
+    pid = daemon.pid if daemon else state.get("pid")
+    if daemon is None or not daemon.alive():
+        return f"dead (pid {pid} gone; `make destroy` removes env {state.get('env_id')})"
+    health = (
+        "healthy"
+        if state.get("healthy")
+        else "unhealthy: "
+        + "; ".join([*state.get("problems", []), *([state["error"]] if state.get("error") else [])])
+    )
+    hosts = len(state.get("hosts", {}))
+    return f"running (pid {pid}, env {state.get('env_id')}, {hosts} hosts), {health}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.settings import load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m harness.dataplane")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve_p = sub.add_parser("serve", help="run the reconciler in the foreground")
+    serve_p.add_argument("--env-id", default=None)
+    serve_p.add_argument("--state-dir", default=None)
+    serve_p.add_argument("--localstack-url", default=None)
+    serve_p.add_argument("--region", default=None)
+    serve_p.add_argument("--jerp-python", default=sys.executable)
+    sub.add_parser("start", help="start the daemon and wait until healthy")
+    sub.add_parser("stop", help="stop the daemon and tear everything down")
+    sub.add_parser("status", help="one line about the daemon")
+    args = parser.parse_args(argv)
+    try:
+        overrides: dict[str, object] = {}
+        if args.command == "serve":
+            if args.state_dir:
+                overrides["HARNESS_STATE_DIR"] = args.state_dir
+            if args.localstack_url:
+                overrides["LOCALSTACK_ENDPOINT"] = args.localstack_url
+            if args.region:
+                overrides["AWS_REGION"] = args.region
+        settings = load_settings(**overrides)
+        if args.command == "serve":
+            return serve(settings, args.env_id or new_env_id(), jerp_python=args.jerp_python)
+        if args.command == "start":
+            handle = start_dataplane(settings)
+            print(f"data plane running: pid {handle.pid}, env {handle.env_id}")
+        elif args.command == "stop":
+            stop_dataplane(settings)
+        else:
+            print(dataplane_status(settings))
+    except HarnessError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,274 @@
+"""HAProxy in TCP mode: the NLB nodes and the endpoint bridge, one master-worker process.
+
+Each listener binds inside the namespace that owns its address (``bind ... namespace``) and
+connects from the namespace of its servers (``server ... namespace``): an NLB node connects
+to targets from its own address (so targets see the node as source), and an endpoint ENI
+connects to the NLB node from the node's namespace, so the two VPCs never get a route to each
+other. A change of configuration is a master-worker reload (SIGUSR2): the old worker finishes
+its open connections, the new one takes new ones; check results survive through the
+server-state file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import signal
+import socket
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.dataplane.netns import NamespacedProcess
+from harness.errors import DataPlaneError, WaitTimeout
+from harness.lifecycle import Lifecycle
+from harness.processes import wait_for
+
+RELOAD_DRAIN_S = 3.0
+
+
+@dataclass(frozen=True)
+class HealthCheckSpec:
+    """What a target group's health check becomes: httpchk when ``path`` is set, else TCP."""
+
+    path: str | None
+    interval_s: int
+    rise: int
+    fall: int
+    port: int | None = None  # None: the traffic port
+    matcher: str = "200-399"
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    name: str
+    address: str
+    port: int
+    namespace: str
+    backup: bool = False
+
+
+@dataclass(frozen=True)
+class ProxySpec:
+    """One listener (frontend) and its backend: bind ip:port in a namespace, forward to servers."""
+
+    name: str
+    bind_ip: str
+    bind_port: int
+    bind_namespace: str
+    servers: tuple[ServerSpec, ...]
+    check: HealthCheckSpec | None = None
+
+
+def render_config(proxies: Iterable[ProxySpec], stats_socket: Path, state_file: Path) -> str:
+    """The whole haproxy.cfg; equal input renders byte-equal text (no reload when unchanged)."""
+    out = [
+        "global",
+        f"    stats socket {stats_socket} mode 600 level admin expose-fd listeners",
+        f"    server-state-file {state_file}",
+        "    maxconn 2048",
+        "",
+        "defaults",
+        "    mode tcp",
+        "    timeout connect 5s",
+        "    timeout client 60s",
+        "    timeout server 60s",
+        "    timeout check 3s",
+        "    load-server-state-from-file global",
+        "",
+    ]
+    for proxy in sorted(proxies, key=lambda p: p.name):
+        out.append(f"listen {proxy.name}")
+        out.append(f"    bind {proxy.bind_ip}:{proxy.bind_port} namespace {proxy.bind_namespace}")
+        check = proxy.check
+        check_args = ""
+        if check is not None:
+            if check.path:
+                out.append(f"    option httpchk GET {check.path}")
+                out.append(f"    http-check expect status {check.matcher}")
+            check_args = f" check inter {check.interval_s}s rise {check.rise} fall {check.fall}"
+            if check.port is not None:
+                check_args += f" port {check.port}"
+        for server in sorted(proxy.servers, key=lambda s: s.name):
+            line = (
+                f"    server {server.name} {server.address}:{server.port}"
+                f" namespace {server.namespace}{check_args}"
+            )
+            if server.backup:
+                line += " backup"
+            out.append(line)
+        out.append("")
+    return "\n".join(out)
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    proxy: str
+    server: str
+    status: str  # UP, DOWN, MAINT, "UP 1/2", "no check" ...
+    check_status: str  # L7OK, L4CON, INI, ...
+    check_desc: str
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.check_status) and not self.check_status.startswith("INI")
+
+    @property
+    def up(self) -> bool:
+        return self.status.startswith("UP") or self.status == "no check"
+
+
+def parse_stat(csv_text: str) -> list[ServerStatus]:
+    """``show stat`` CSV -> one ServerStatus per server row."""
+    text = csv_text.lstrip("# ")
+    rows = csv.DictReader(io.StringIO(text))
+    result = []
+    for row in rows:
+        name = row.get("svname", "")
+        if name in ("FRONTEND", "BACKEND", ""):
+            continue
+        result.append(
+            ServerStatus(
+                proxy=row.get("pxname", ""),
+                server=name,
+                status=row.get("status", ""),
+                check_status=(row.get("check_status") or "").strip("* "),
+                check_desc=row.get("check_desc") or "",
+            )
+        )
+    return result
+
+
+class HAProxy(Lifecycle):
+    """One haproxy master-worker serving every NLB node and endpoint ENI of an environment."""
+
+    def __init__(self, state_dir: Path, name: str, log_path: Path) -> None:
+        self.config_file = state_dir / f"{name}.cfg"
+        self.stats_socket = state_dir / f"{name}.sock"
+        self.state_file = state_dir / f"{name}.state"
+        self.master_socket = state_dir / f"{name}-master.sock"
+        self._text: str | None = None
+        self.process = NamespacedProcess(
+            "haproxy",
+            ["haproxy", "-W", "-db", "-S", str(self.master_socket), "-f", str(self.config_file)],
+            log_path=log_path,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.running()
+
+    def apply(self, proxies: Iterable[ProxySpec]) -> bool:
+        """Serve ``proxies``; True when the configuration changed (started or reloaded)."""
+        text = render_config(proxies, self.stats_socket, self.state_file)
+        if text == self._text and self.process.running():
+            return False
+        self.config_file.parent.mkdir(parents=True, exist_ok=True)
+        candidate = self.config_file.with_suffix(".new")
+        candidate.write_text(text)
+        check = subprocess.run(
+            ["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise DataPlaneError(
+                f"haproxy rejected the generated configuration: {check.stderr.strip()}",
+                hint=f"this is a bug in harness/haproxy.py; the file is {candidate}",
+            )
+        if self.process.running():
+            self._save_server_state()
+            candidate.replace(self.config_file)
+            self._reload()
+        else:
+            self.state_file.unlink(missing_ok=True)
+            candidate.replace(self.config_file)
+            self.process.start()
+            wait_for(
+                "haproxy's stats socket", lambda: self._try_command("show info") is not None, 15
+            )
+        self._text = text
+        return True
+
+    def _workers(self) -> tuple[list[int], list[int]] | None:
+        """(current, old) worker pids from the master CLI; None when it does not answer."""
+        try:
+            text = self._send(self.master_socket, "show proc;quit")
+        except OSError:
+            return None
+        current: list[int] = []
+        old: list[int] = []
+        section = current
+        for line in text.splitlines():
+            if line.startswith("# old workers"):
+                section = old
+            elif line.startswith("# workers"):
+                section = current
+            elif line and line.split()[0].isdigit() and "worker" in line:
+                section.append(int(line.split()[0]))
+        return current, old
+
+    def _reload(self) -> None:
+        """Reload and wait until the new worker serves and old ones stopped listening.
+
+        An old worker with open connections finishes them (that is the point of a reload);
+        past the deadline we go on, it no longer accepts new ones.
+        """
+        before = self._workers()
+        previous = set(before[0]) if before else set()
+        self.process.signal(signal.SIGUSR2)
+
+        def new_worker_up() -> bool:
+            workers = self._workers()
+            return workers is not None and bool(workers[0]) and not set(workers[0]) & previous
+
+        wait_for("the reloaded haproxy worker", new_worker_up, 15)
+        with contextlib.suppress(WaitTimeout):
+            wait_for(
+                "old haproxy workers to finish their connections",
+                lambda: not (self._workers() or ([], [1]))[1],
+                RELOAD_DRAIN_S,
+            )
+
+    def _save_server_state(self) -> None:
+        state = self._try_command("show servers state")
+        if state is not None:
+            self.state_file.write_text(state)
+
+    def _try_command(self, command: str) -> str | None:
+        try:
+            return self.command(command)
+        except OSError:
+            return None
+
+    def command(self, command: str) -> str:
+        return self._send(self.stats_socket, command)
+
+    @staticmethod
+    def _send(path: Path, command: str) -> str:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(3)
+            sock.connect(str(path))
+            sock.sendall(command.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode()
+
+    def server_status(self) -> list[ServerStatus]:
+        """Every server's state as the current worker sees it; empty when not answering."""
+        text = self._try_command("show stat")
+        return parse_stat(text) if text else []
+
+    def start(self) -> HAProxy:
+        self.apply([])
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()
+        for path in (self.config_file, self.stats_socket, self.state_file, self.master_socket):
+            with contextlib.suppress(OSError):
+                path.unlink()

@@ -1,0 +1,59 @@
+"""Emulated EC2 hosts running JERP: the real service, in the instance's namespace."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.dataplane.netns import NamespacedProcess
+from harness.lifecycle import Lifecycle
+from harness.settings import REPO_ROOT
+
+
+@dataclass(frozen=True)
+class JerpSpec:
+    """JERP on one instance: listen on its private address at the target port."""
+
+    instance_id: str
+    namespace: str
+    ip: str
+    port: int
+
+
+def jerp_env(spec: JerpSpec) -> dict[str, str]:
+    return {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "PYTHONPATH": str(REPO_ROOT),
+        "JERP_HOST": spec.ip,
+        "JERP_PORT": str(spec.port),
+        "JERP_INSTANCE_ID": spec.instance_id,
+    }
+
+
+class JerpHost(Lifecycle):
+    """``python -m jerp`` inside an instance namespace; start()/stop(), context manager."""
+
+    def __init__(self, spec: JerpSpec, log_path: Path, python: str = sys.executable) -> None:
+        self.spec = spec
+        self.process = NamespacedProcess(
+            f"jerp on {spec.instance_id}",
+            [python, "-m", "jerp"],
+            namespace=spec.namespace,
+            env=jerp_env(spec),
+            log_path=log_path,
+        )
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.running()
+
+    def start(self) -> JerpHost:
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()

@@ -1,0 +1,306 @@
+"""Read what is deployed from the control plane's AWS APIs (EC2, ELBv2) into a Topology.
+
+Only documented AWS shapes are used, so the same reader serves LocalStack and a real
+account: NLB nodes are the ENIs described ``ELB net/<name>/<id>``, endpoint ENIs are the
+endpoint's ``NetworkInterfaceIds``, target health is ``DescribeTargetHealth``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import botocore.exceptions
+
+from harness.controlplane.aws import AwsClients
+from harness.dataplane.topology import (
+    DnsEntry,
+    Endpoint,
+    EndpointInterface,
+    EndpointService,
+    HealthCheck,
+    Instance,
+    Listener,
+    LoadBalancer,
+    LoadBalancerNode,
+    SecurityGroup,
+    SecurityGroupRule,
+    Subnet,
+    Target,
+    TargetGroup,
+    Topology,
+    Vpc,
+)
+from harness.errors import HarnessError, LocalStackError
+
+
+def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    if client.can_paginate(operation):
+        for page in client.get_paginator(operation).paginate(**kwargs):
+            yield from page.get(key, [])
+    else:
+        yield from getattr(client, operation)(**kwargs).get(key, [])
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+
+
+def _rule(perm: dict[str, Any]) -> SecurityGroupRule:
+    protocol = str(perm.get("IpProtocol", "-1"))
+    return SecurityGroupRule(
+        protocol=protocol,
+        from_port=int(perm.get("FromPort", -1) if protocol != "-1" else -1),
+        to_port=int(perm.get("ToPort", -1) if protocol != "-1" else -1),
+        cidrs=tuple(r["CidrIp"] for r in perm.get("IpRanges") or [] if r.get("CidrIp")),
+        source_groups=tuple(
+            g["GroupId"] for g in perm.get("UserIdGroupPairs") or [] if g.get("GroupId")
+        ),
+    )
+
+
+def read_topology(clients: AwsClients) -> Topology:
+    """Everything the data plane and the checks need, in one pass over the APIs."""
+    return TopologyReader(clients).read()
+
+
+class TopologyReader:
+    """Reads the topology again and again with the same clients (the daemon polls)."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
+        self.ec2 = clients.client("ec2")
+        self.elbv2 = clients.client("elbv2")
+
+    def read(self) -> Topology:
+        return _guarded(self.clients, lambda: _read(self.clients.region, self.ec2, self.elbv2))
+
+
+def _guarded(clients: AwsClients, read: Callable[[], Topology]) -> Topology:
+    try:
+        return read()
+    except botocore.exceptions.EndpointConnectionError as exc:
+        raise LocalStackError(
+            f"the control plane at {clients.endpoint_url or 'AWS'} does not answer: {exc}",
+            hint="start it with `make deploy` (LocalStack is started detached)",
+        ) from exc
+    except botocore.exceptions.ClientError as exc:
+        raise HarnessError(
+            f"reading the deployed topology failed: {exc}",
+            hint="is the stack deployed, and (locally) is the PrivateLink plug-in loaded?",
+        ) from exc
+
+
+def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
+
+    subnets_by_vpc: dict[str, list[Subnet]] = {}
+    for s in _pages(ec2, "describe_subnets", "Subnets"):
+        subnet = Subnet(s["SubnetId"], s["VpcId"], s["CidrBlock"], s["AvailabilityZone"])
+        subnets_by_vpc.setdefault(subnet.vpc_id, []).append(subnet)
+    vpcs = tuple(
+        Vpc(
+            v["VpcId"],
+            v["CidrBlock"],
+            _tags(v).get("Name", ""),
+            tuple(sorted(subnets_by_vpc.get(v["VpcId"], []), key=lambda s: s.cidr)),
+        )
+        for v in _pages(ec2, "describe_vpcs", "Vpcs")
+    )
+    subnet_az = {s.subnet_id: s.az for subs in subnets_by_vpc.values() for s in subs}
+
+    instances = []
+    for reservation in _pages(ec2, "describe_instances", "Reservations"):
+        for i in reservation.get("Instances", []):
+            if not i.get("SubnetId"):
+                continue
+            instances.append(
+                Instance(
+                    instance_id=i["InstanceId"],
+                    name=_tags(i).get("Name", ""),
+                    vpc_id=i.get("VpcId", ""),
+                    subnet_id=i["SubnetId"],
+                    private_ip=i.get("PrivateIpAddress", ""),
+                    state=i.get("State", {}).get("Name", "unknown"),
+                    security_groups=tuple(g["GroupId"] for g in i.get("SecurityGroups") or []),
+                )
+            )
+
+    groups = tuple(
+        SecurityGroup(
+            group_id=g["GroupId"],
+            vpc_id=g.get("VpcId", ""),
+            name=g.get("GroupName", ""),
+            ingress=tuple(_rule(p) for p in g.get("IpPermissions") or []),
+            egress=tuple(_rule(p) for p in g.get("IpPermissionsEgress") or []),
+        )
+        for g in _pages(ec2, "describe_security_groups", "SecurityGroups")
+    )
+
+    load_balancers = []
+    for lb in _pages(elbv2, "describe_load_balancers", "LoadBalancers"):
+        arn = lb["LoadBalancerArn"]
+        lb_type = lb.get("Type", "application")
+        nodes: list[LoadBalancerNode] = []
+        if lb_type == "network":
+            # arn:...:loadbalancer/net/<name>/<id> -> ENI description "ELB net/<name>/<id>"
+            description = "ELB " + arn.split(":loadbalancer/", 1)[-1]
+            for eni in _pages(
+                ec2,
+                "describe_network_interfaces",
+                "NetworkInterfaces",
+                Filters=[{"Name": "description", "Values": [description]}],
+            ):
+                subnet_id = eni["SubnetId"]
+                nodes.append(
+                    LoadBalancerNode(
+                        az=eni.get("AvailabilityZone") or subnet_az.get(subnet_id, ""),
+                        subnet_id=subnet_id,
+                        private_ip=eni["PrivateIpAddress"],
+                    )
+                )
+        listeners = []
+        for lst in _pages(elbv2, "describe_listeners", "Listeners", LoadBalancerArn=arn):
+            tg_arn = ""
+            for action in lst.get("DefaultActions") or []:
+                if action.get("Type") == "forward":
+                    tg_arn = action.get("TargetGroupArn") or next(
+                        (
+                            t["TargetGroupArn"]
+                            for t in action.get("ForwardConfig", {}).get("TargetGroups", [])
+                        ),
+                        "",
+                    )
+            listeners.append(
+                Listener(lst["ListenerArn"], lst.get("Protocol", "TCP"), int(lst["Port"]), tg_arn)
+            )
+        attributes = {
+            a["Key"]: a["Value"]
+            for a in elbv2.describe_load_balancer_attributes(LoadBalancerArn=arn).get(
+                "Attributes", []
+            )
+        }
+        load_balancers.append(
+            LoadBalancer(
+                arn=arn,
+                name=lb["LoadBalancerName"],
+                dns_name=lb.get("DNSName", ""),
+                scheme=lb.get("Scheme", ""),
+                lb_type=lb_type,
+                vpc_id=lb.get("VpcId", ""),
+                state=lb.get("State", {}).get("Code", ""),
+                nodes=tuple(sorted(nodes, key=lambda n: n.az)),
+                listeners=tuple(sorted(listeners, key=lambda x: x.port)),
+                security_groups=tuple(lb.get("SecurityGroups") or []),
+                cross_zone=attributes.get("load_balancing.cross_zone.enabled") == "true",
+            )
+        )
+
+    target_groups = []
+    for tg in _pages(elbv2, "describe_target_groups", "TargetGroups"):
+        arn = tg["TargetGroupArn"]
+        health = elbv2.describe_target_health(TargetGroupArn=arn)
+        targets = tuple(
+            Target(
+                d["Target"]["Id"],
+                int(d["Target"].get("Port") or tg.get("Port") or 0),
+                d.get("TargetHealth", {}).get("State", "initial"),
+            )
+            for d in health.get("TargetHealthDescriptions", [])
+        )
+        attributes = {
+            a["Key"]: a["Value"]
+            for a in elbv2.describe_target_group_attributes(TargetGroupArn=arn).get(
+                "Attributes", []
+            )
+        }
+        target_groups.append(
+            TargetGroup(
+                arn=arn,
+                name=tg.get("TargetGroupName", ""),
+                protocol=tg.get("Protocol", "TCP"),
+                port=int(tg.get("Port") or 0),
+                health_check=HealthCheck(
+                    protocol=tg.get("HealthCheckProtocol", "TCP"),
+                    path=tg.get("HealthCheckPath") or "/",
+                    port=str(tg.get("HealthCheckPort", "traffic-port")),
+                    interval_s=int(tg.get("HealthCheckIntervalSeconds", 30)),
+                    healthy_threshold=int(tg.get("HealthyThresholdCount", 3)),
+                    unhealthy_threshold=int(tg.get("UnhealthyThresholdCount", 3)),
+                    matcher=(tg.get("Matcher") or {}).get("HttpCode", "200-399"),
+                ),
+                targets=targets,
+                proxy_protocol_v2=attributes.get("proxy_protocol_v2.enabled") == "true",
+            )
+        )
+
+    services = tuple(
+        EndpointService(
+            service_id=s["ServiceId"],
+            service_name=s.get("ServiceName", ""),
+            state=s.get("ServiceState", ""),
+            acceptance_required=bool(s.get("AcceptanceRequired")),
+            load_balancer_arns=tuple(s.get("NetworkLoadBalancerArns") or []),
+            availability_zones=tuple(s.get("AvailabilityZones") or []),
+        )
+        for s in _pages(
+            ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations"
+        )
+    )
+
+    endpoints = []
+    for ep in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints"):
+        if ep.get("VpcEndpointType", "Interface") != "Interface":
+            continue
+        eni_ids = list(ep.get("NetworkInterfaceIds") or [])
+        interfaces = []
+        if eni_ids and str(ep.get("State", "")).lower() not in ("deleted", "deleting"):
+            # A filter, not NetworkInterfaceIds: an ENI removed in the meantime is skipped
+            # instead of failing the whole read.
+            for eni in _pages(
+                ec2,
+                "describe_network_interfaces",
+                "NetworkInterfaces",
+                Filters=[{"Name": "network-interface-id", "Values": eni_ids}],
+            ):
+                subnet_id = eni["SubnetId"]
+                interfaces.append(
+                    EndpointInterface(
+                        eni_id=eni["NetworkInterfaceId"],
+                        subnet_id=subnet_id,
+                        az=eni.get("AvailabilityZone") or subnet_az.get(subnet_id, ""),
+                        private_ip=eni["PrivateIpAddress"],
+                    )
+                )
+        azs = {i.az for i in interfaces} | set(subnet_az.values())
+        regional = ""
+        zonal: list[tuple[str, str]] = []
+        for entry in ep.get("DnsEntries") or []:
+            name = DnsEntry(entry.get("DnsName", "")).dns_name
+            az = next((a for a in azs if a and f"-{a}." in name), None)
+            if az:
+                zonal.append((az, name))
+            elif not regional and ".vpce." in name:
+                regional = name
+        endpoints.append(
+            Endpoint(
+                endpoint_id=ep["VpcEndpointId"],
+                vpc_id=ep.get("VpcId", ""),
+                service_name=ep.get("ServiceName", ""),
+                state=ep.get("State", ""),
+                regional_dns=regional,
+                zonal_dns=tuple(sorted(zonal)),
+                interfaces=tuple(sorted(interfaces, key=lambda i: i.az)),
+                security_groups=tuple(g["GroupId"] for g in ep.get("Groups") or []),
+            )
+        )
+
+    return Topology(
+        region=region,
+        vpcs=vpcs,
+        instances=tuple(instances),
+        security_groups=groups,
+        load_balancers=tuple(load_balancers),
+        target_groups=tuple(target_groups),
+        endpoint_services=services,
+        endpoints=tuple(endpoints),
+    )

@@ -1,0 +1,330 @@
+"""The reconciler: applies the difference between the desired and the applied state to the
+namespaces, HAProxy, dnsmasq, nftables and JERP processes, and tears an environment down."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from harness.dataplane.diff import AppliedState, plan_changes
+from harness.dataplane.dnsmasq import Resolver
+from harness.dataplane.firewall import apply_ruleset
+from harness.dataplane.haproxy import HAProxy, ServerStatus
+from harness.dataplane.health import HealthReporter, node_health, target_health
+from harness.dataplane.hosts import JerpHost, JerpSpec
+from harness.dataplane.netns import (
+    create_host,
+    create_router,
+    delete_namespace,
+    list_namespaces,
+    ns_exec,
+    require_root,
+    run,
+)
+from harness.dataplane.planner import DesiredState, plan
+from harness.dataplane.topology import (
+    Topology,
+)
+from harness.errors import HarnessError, WaitTimeout
+from harness.lifecycle import Lifecycle
+from harness.processes import ProcessId, wait_for
+
+JERP_START_TIMEOUT_S = 20.0
+
+
+# --------------------------------------------------------------------------- the reconciler
+
+
+class DataPlane(Lifecycle):
+    """Namespaces, HAProxy, dnsmasq and JERP converged to a topology; start()/stop().
+
+    ``source`` returns the current topology (``read_topology`` against LocalStack in the
+    daemon, a fixed Topology in tests); ``reporter`` receives target health per target group.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        env_id: str,
+        source: Callable[[], Topology],
+        reporter: HealthReporter | None = None,
+        python: str = sys.executable,
+    ) -> None:
+        self.state_dir = state_dir
+        self.env_id = env_id
+        self.source = source
+        self.reporter = reporter
+        self.python = python
+        self.run_dir = state_dir / f"run-{env_id}"
+        self.applied = AppliedState()
+        self.desired: DesiredState | None = None
+        self.haproxy = HAProxy(self.run_dir, "haproxy", self.run_dir / "haproxy.log")
+        self.resolvers: dict[str, Resolver] = {}
+        self.jerps: dict[str, JerpHost] = {}
+        self._reported: dict[str, list[dict[str, Any]]] = {}
+        self._listening: set[tuple[str, int]] = set()
+        self.last_changes: list[str] = []
+        self.last_error: str | None = None
+        self.reconciled_at: float | None = None
+        self.topology: Topology | None = None
+        self.report_error: str | None = None
+
+    # -- lifecycle
+
+    def start(self) -> DataPlane:
+        require_root()
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.reconcile()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Tear everything down: processes first, then namespaces, then files."""
+        for jerp in self.jerps.values():
+            jerp.stop()
+        self.jerps.clear()
+        self.haproxy.stop()
+        for resolver in self.resolvers.values():
+            resolver.stop()
+        self.resolvers.clear()
+        teardown_env(self.env_id, self.applied_namespaces())
+        self.applied = AppliedState()
+        for path in sorted(self.run_dir.glob("*"), reverse=True):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            self.run_dir.rmdir()
+
+    def applied_namespaces(self) -> list[str]:
+        return [*self.applied.hosts, *self.applied.routers]
+
+    # -- one pass
+
+    def reconcile(self) -> list[str]:
+        """Converge once; returns what was changed (empty when already converged)."""
+        topology = self.source()
+        self.topology = topology
+        statuses = self.haproxy.server_status() if self.haproxy.running() else []
+        previous = self.desired
+        up = node_health(previous, statuses) if previous else {}
+        desired = plan(topology, self.env_id, up)
+        changes: list[str] = []
+        diff = plan_changes(self.applied, desired, list_namespaces())
+        routers = dict(self.applied.routers)
+        hosts = dict(self.applied.hosts)
+        rulesets = dict(self.applied.rulesets)
+
+        for ns in diff.delete_hosts:
+            self._stop_jerp_in(ns)
+            delete_namespace(ns)
+            hosts.pop(ns, None)
+            rulesets.pop(ns, None)
+            changes.append(f"deleted host namespace {ns}")
+        for ns in diff.delete_routers:
+            resolver = self.resolvers.pop(ns, None)
+            if resolver:
+                resolver.stop()
+            delete_namespace(ns)
+            routers.pop(ns, None)
+            changes.append(f"deleted router namespace {ns}")
+        for ns in diff.create_routers:
+            delete_namespace(ns)  # a half-made one from an interrupted pass
+            create_router(desired.routers[ns])
+            routers[ns] = desired.routers[ns]
+            changes.append(f"created router namespace {ns}")
+        for ns in diff.create_hosts:
+            delete_namespace(ns)
+            create_host(desired.hosts[ns])
+            hosts[ns] = desired.hosts[ns]
+            changes.append(f"created host namespace {ns}")
+        for ns in diff.apply_rulesets:
+            apply_ruleset(ns, desired.rulesets[ns])
+            rulesets[ns] = desired.rulesets[ns]
+            changes.append(f"applied security groups in {ns}")
+        for ns in diff.clear_rulesets:
+            run(ns_exec(ns, ["nft", "delete", "table", "inet", "jerp_sg"]), check=False)
+            rulesets.pop(ns, None)
+            changes.append(f"cleared security groups in {ns}")
+        self.applied = AppliedState(routers, hosts, rulesets)
+
+        for ns, spec in desired.routers.items():
+            resolver = self.resolvers.get(ns)
+            if resolver is None:
+                resolver = Resolver(
+                    ns, spec.resolver_ip, self.run_dir, self.run_dir / f"{ns}.dnsmasq.log"
+                )
+                self.resolvers[ns] = resolver
+            if resolver.update(desired.dns):
+                changes.append(f"updated DNS in {ns}")
+
+        # JERP first: health checks of a new listener then find their targets serving.
+        for instance_id in [i for i in self.jerps if i not in desired.jerps]:
+            self.jerps.pop(instance_id).stop()
+            changes.append(f"stopped JERP on {instance_id}")
+        started: list[JerpHost] = []
+        for instance_id, jerp_spec in desired.jerps.items():
+            jerp = self.jerps.get(instance_id)
+            if jerp is not None and (jerp.spec != jerp_spec or not jerp.running()):
+                jerp.stop()
+                self._listening.discard((jerp.spec.namespace, jerp.spec.port))
+                jerp = None
+            if jerp is None:
+                log = self.run_dir / f"jerp-{instance_id}.log"
+                jerp = JerpHost(jerp_spec, log, self.python).start()
+                self.jerps[instance_id] = jerp
+                started.append(jerp)
+                changes.append(f"started JERP on {instance_id}")
+        if started:
+            # Not fatal past the deadline: problems() then says which JERP is not serving.
+            with contextlib.suppress(WaitTimeout):
+                wait_for(
+                    "JERP to listen on " + ", ".join(j.spec.instance_id for j in started),
+                    lambda: all(not j.running() or self._is_listening(j.spec) for j in started),
+                    JERP_START_TIMEOUT_S,
+                )
+
+        if diff.create_hosts and self.haproxy.running():
+            # Listeners bound in a namespace that was re-made must bind again.
+            self.haproxy.stop()
+        if self.haproxy.apply(desired.proxies):
+            changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
+
+        self.desired = desired
+        self._report_health(statuses)
+        self.last_changes = changes
+        self.reconciled_at = time.time()
+        return changes
+
+    def _stop_jerp_in(self, namespace: str) -> None:
+        for instance_id, jerp in list(self.jerps.items()):
+            if jerp.spec.namespace == namespace:
+                jerp.stop()
+                del self.jerps[instance_id]
+
+    def _report_health(self, statuses: list[ServerStatus]) -> None:
+        if self.reporter is None or self.desired is None:
+            return
+        # A control plane that cannot take the report now gets it on a later pass; the
+        # data plane itself keeps serving.
+        self.report_error = None
+        for arn, targets in target_health(self.desired, statuses).items():
+            if self._reported.get(arn) != targets:
+                try:
+                    self.reporter(arn, targets)
+                except HarnessError as exc:
+                    self.report_error = str(exc)
+                    continue
+                self._reported[arn] = targets
+
+    # -- health
+
+    def problems(self) -> list[str]:
+        """Why the data plane is not healthy (empty when it is)."""
+        found: list[str] = []
+        if self.desired is None:
+            return ["not reconciled yet"]
+        found += self.desired.warnings
+        if not self.haproxy.running():
+            found.append("haproxy is not running")
+        for ns, resolver in self.resolvers.items():
+            if not resolver.process.running():
+                found.append(f"dnsmasq in {ns} is not running")
+        # Like AWS, a target is `initial` until its first health checks finish; the data
+        # plane is healthy once every registered target has a reported state.
+        if self.reporter is not None:
+            reported = {(arn, t["id"]) for arn, items in self._reported.items() for t in items}
+            pending = {
+                ref.instance_id
+                for targets in self.desired.node_targets.values()
+                for ref in targets.values()
+                if (ref.target_group_arn, ref.instance_id) not in reported
+            }
+            found += [f"{i}: first health checks not finished yet" for i in sorted(pending)]
+        for instance_id, jerp in self.jerps.items():
+            if not jerp.running():
+                found.append(f"JERP on {instance_id} exited (see its log in {self.run_dir})")
+            elif not self._is_listening(jerp.spec):
+                found.append(f"JERP on {instance_id} is not listening yet")
+        return found
+
+    def _is_listening(self, spec: JerpSpec) -> bool:
+        key = (spec.namespace, spec.port)
+        if key not in self._listening:
+            out = run(
+                ns_exec(spec.namespace, ["ss", "-Hltn", f"sport = :{spec.port}"]), check=False
+            )
+            if out.strip():
+                self._listening.add(key)
+        return key in self._listening
+
+    def snapshot(self) -> dict[str, Any]:
+        """The state-file body: hosts with their namespaces, pids, health."""
+        hosts: dict[str, Any] = {}
+        names: dict[str, str] = {}
+        if self.desired is not None:
+            instances = self.topology.instances if self.topology else ()
+            topology_names = {i.instance_id: i.name for i in instances if i.name}
+            for ns, spec in sorted(self.applied.hosts.items()):
+                hosts[spec.ref] = {
+                    "namespace": ns,
+                    "kind": spec.kind,
+                    "ip": spec.ip,
+                    "vpc_id": spec.vpc_id,
+                    "resolver": spec.resolver_ip,
+                    "name": topology_names.get(spec.ref, ""),
+                }
+                if topology_names.get(spec.ref):
+                    names[topology_names[spec.ref]] = spec.ref
+        pids: dict[str, int | None] = {"haproxy": self.haproxy.pid}
+        pids.update({f"dnsmasq:{ns}": r.pid for ns, r in self.resolvers.items()})
+        pids.update({f"jerp:{i}": j.pid for i, j in self.jerps.items()})
+        processes = {
+            key: ident.record()
+            for key, pid in pids.items()
+            if pid and (ident := ProcessId.of(pid)) is not None
+        }
+        problems = self.problems()
+        return {
+            "env_id": self.env_id,
+            "hosts": hosts,
+            "names": names,
+            "routers": {
+                ns: {"cidr": r.cidr, "router": r.router_ip, "resolver": r.resolver_ip}
+                for ns, r in sorted(self.applied.routers.items())
+            },
+            "namespaces": sorted(self.applied_namespaces()),
+            "processes": processes,
+            "dns": dict(self.desired.dns) if self.desired else {},
+            "target_health": self._reported,
+            "converged": self.desired is not None and self.last_error is None,
+            "healthy": not problems and self.last_error is None,
+            "problems": problems,
+            "error": self.last_error,
+            "report_error": self.report_error,
+            "reconciled_at": self.reconciled_at,
+            "last_changes": self.last_changes,
+        }
+
+
+# --------------------------------------------------------------------------- teardown
+
+
+def teardown_env(env_id: str, namespaces: Iterable[str] = ()) -> list[str]:
+    """Delete every namespace of ``env_id`` (and its processes and /etc/netns dirs)."""
+    prefix = f"{env_id}-"
+    names = set(namespaces) | {ns for ns in list_namespaces() if ns.startswith(prefix)}
+    etc = Path("/etc/netns")
+    if etc.is_dir():
+        names |= {p.name for p in etc.iterdir() if p.name.startswith(prefix)}
+    # Hosts before routers: a veth goes with either end, but this keeps the order tidy.
+    ordered = sorted(names, key=lambda n: (n.startswith(f"{env_id}-vpc-"), n))
+    for ns in ordered:
+        delete_namespace(ns)
+    return ordered

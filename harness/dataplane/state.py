@@ -1,0 +1,74 @@
+"""The data plane's state file and the processes it records.
+
+Processes are recorded as (pid, start time) pairs (``harness.processes.ProcessId``): the daemon
+writes its own, so no reader guesses identity from a pid or a command line.
+
+State file (``dataplane.json``, rewritten atomically after every pass)::
+
+    {"pid": <daemon pid>, "daemon": {"pid": <pid>, "started": <start ticks>},
+     "env_id": "jp1a2b", "started_at": <epoch>,
+     "hosts": {"<instance id | ENI id | lb name/az>": {"namespace": "...", "kind":
+               "instance|nlb-node|endpoint-eni", "ip": "...", "vpc_id": "...",
+               "resolver": "10.x.0.2", "name": "<Name tag or empty>"}},
+     "names": {"<Name tag>": "<instance id>"},
+     "routers": {"<namespace>": {"cidr": ..., "router": ..., "resolver": ...}},
+     "namespaces": [...],
+     "processes": {"haproxy" | "dnsmasq:<ns>" | "jerp:<id>": {"pid": <pid>, "started": <ticks>}},
+     "dns": {"<name>": ["<address>", ...]}, "target_health": {"<tg arn>": [<report>]},
+     "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
+     "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...]}
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from harness.processes import ProcessId
+from harness.settings import HarnessSettings
+
+STATE_FILE = "dataplane.json"
+LOG_FILE = "dataplane.log"
+
+
+# --------------------------------------------------------------------------- state file
+
+
+def state_path(settings_or_dir: HarnessSettings | Path) -> Path:
+    base = settings_or_dir if isinstance(settings_or_dir, Path) else settings_or_dir.state_dir
+    return base / STATE_FILE
+
+
+def read_state(state_dir: Path) -> dict[str, Any] | None:
+    path = state_path(state_dir)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def write_state(state_dir: Path, data: Mapping[str, Any]) -> None:
+    path = state_path(state_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+    tmp.replace(path)
+
+
+def daemon_id(state: Mapping[str, Any] | None) -> ProcessId | None:
+    """The daemon a state file names, as it recorded itself (pid and start time)."""
+    return ProcessId.from_record(state.get("daemon")) if state else None
+
+
+def recorded_processes(state: Mapping[str, Any]) -> dict[str, ProcessId]:
+    """Every process a state file records: the daemon and what it started."""
+    found = {
+        key: ident
+        for key, record in dict(state.get("processes", {})).items()
+        if (ident := ProcessId.from_record(record)) is not None
+    }
+    if (daemon := daemon_id(state)) is not None:
+        found["daemon"] = daemon
+    return found

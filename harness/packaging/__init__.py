@@ -1,0 +1,1 @@
+"""Packaging: the wheelhouse, container images, the private Docker engine and compose."""

@@ -1,0 +1,128 @@
+"""What every test directory shares: one requirement check per marker, one ``free_port``, and
+one real LocalStack (with the kit's plug-in) per session for the tests that ask for it.
+
+Requirements are declared with markers and checked here, in one place, so a skipped test always
+says exactly what is missing and how to run it:
+
+- ``root``: root and the data-plane tools (network namespaces, nftables, HAProxy, dnsmasq, ...);
+- ``integration``: a Python >= 3.13 for LocalStack and Terraform on PATH;
+- ``e2e``: both of the above;
+- ``requires("dot", ...)``: the named programs on PATH.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from harness.controlplane.aws import AwsClients
+from harness.controlplane.localstack import LocalStackProcess, find_python, health
+from harness.errors import PrerequisiteError
+from harness.settings import HarnessSettings, load_settings
+
+HOW_TO_RUN_ROOT = "run `sudo make test` (or the harness image: README 'Without root')"
+DATAPLANE_TOOLS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "nslookup", "curl")
+APT_PACKAGES = {
+    "ip": "iproute2",
+    "nft": "nftables",
+    "haproxy": "haproxy",
+    "dnsmasq": "dnsmasq-base",
+    "dig": "dnsutils",
+    "nslookup": "dnsutils",
+    "curl": "curl",
+    "dot": "graphviz",
+    "wrk": "wrk",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Missing:
+    what: str
+    how: str
+
+
+def _missing_tools(tools: tuple[str, ...]) -> list[Missing]:
+    absent = [t for t in tools if shutil.which(t) is None]
+    if not absent:
+        return []
+    packages = sorted({APT_PACKAGES.get(t, t) for t in absent})
+    return [Missing(", ".join(absent), f"apt-get install {' '.join(packages)}")]
+
+
+def _missing_root() -> list[Missing]:
+    if os.geteuid() == 0:
+        return []
+    return [Missing("root (network namespaces)", HOW_TO_RUN_ROOT)]
+
+
+def _missing_localstack() -> list[Missing]:
+    found: list[Missing] = []
+    try:
+        find_python(None)
+    except PrerequisiteError as exc:
+        found.append(Missing("a Python >= 3.13 for LocalStack", exc.hint or str(exc)))
+    if shutil.which("terraform") is None:
+        found.append(
+            Missing("terraform", "install Terraform >= 1.5 (developer.hashicorp.com/terraform)")
+        )
+    return found
+
+
+def missing_for(item: pytest.Item) -> list[Missing]:
+    """Everything the markers of ``item`` need that this machine does not have."""
+    missing: list[Missing] = []
+    names = {m.name for m in item.iter_markers()}
+    if names & {"root", "e2e"}:
+        missing += _missing_root() + _missing_tools(DATAPLANE_TOOLS)
+    if names & {"integration", "e2e"}:
+        missing += _missing_localstack()
+    for marker in item.iter_markers("requires"):
+        missing += _missing_tools(tuple(str(a) for a in marker.args))
+    return missing
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        missing = missing_for(item)
+        if missing:
+            needs = "; ".join(f"{m.what} (fix: {m.how})" for m in missing)
+            item.add_marker(pytest.mark.skip(reason=f"needs {needs}"))
+
+
+# --------------------------------------------------------------------------- LocalStack
+
+
+@pytest.fixture(scope="session")
+def ls_settings(tmp_path_factory: pytest.TempPathFactory) -> HarnessSettings:
+    return load_settings(
+        STACK="local",
+        LOCALSTACK_ENDPOINT=None,
+        LOCALSTACK_PORT=free_port(),
+        HARNESS_STATE_DIR=str(tmp_path_factory.mktemp("localstack-state")),
+    )
+
+
+@pytest.fixture(scope="session")
+def localstack(ls_settings: HarnessSettings) -> Iterator[LocalStackProcess]:
+    """One real LocalStack with the plug-in for the session; checked to be gone after."""
+    process = LocalStackProcess(ls_settings)
+    with process:
+        yield process
+    assert health(process.url, timeout_s=1.0) is None, "LocalStack still answers after stop"
+
+
+@pytest.fixture(scope="session")
+def clients(localstack: LocalStackProcess, ls_settings: HarnessSettings) -> AwsClients:
+    return AwsClients(region=ls_settings.region, endpoint_url=localstack.url)

@@ -1,0 +1,130 @@
+"""The Terraform wrapper against a fake ``terraform`` script: argv, var-files, parsing, errors."""
+
+from __future__ import annotations
+
+import json
+import stat
+from pathlib import Path
+
+import pytest
+
+from harness.controlplane.terraform import Terraform
+from harness.errors import PrerequisiteError, TerraformError
+
+# The fake records each call (argv, and the var-file's content when one is passed) and answers
+# `show -json` and `output -json` with canned documents; FAKE_FAIL makes one subcommand fail.
+FAKE = r"""#!/usr/bin/env python3
+import json, os, sys
+args = sys.argv[1:]
+record = {"argv": args, "env_marker": os.environ.get("MARKER")}
+for a in args:
+    if a.startswith("-var-file="):
+        with open(a.split("=", 1)[1]) as f:
+            record["vars"] = json.load(f)
+with open(os.environ["FAKE_LOG"], "a") as log:
+    log.write(json.dumps(record) + "\n")
+if args and args[0] == os.environ.get("FAKE_FAIL"):
+    sys.stderr.write("Error: Invalid value for variable\n")
+    sys.exit(1)
+if args[:2] == ["show", "-json"]:
+    print(os.environ["FAKE_PLAN"])
+elif args[:2] == ["output", "-json"]:
+    print(json.dumps({
+        "endpoint_id": {"value": "vpce-0123", "type": "string"},
+        "endpoint_eni_ids": {"value": ["eni-1", "eni-2"], "type": ["list", "string"]},
+    }))
+"""
+
+
+def _plan_doc(*actions: list[str]) -> str:
+    return json.dumps(
+        {
+            "resource_changes": [
+                {"address": f"aws_thing.t{i}", "change": {"actions": a}}
+                for i, a in enumerate(actions)
+            ]
+        }
+    )
+
+
+@pytest.fixture
+def fake(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    binary = tmp_path / "terraform"
+    binary.write_text(FAKE)
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MARKER": "passed-through",
+        "FAKE_LOG": str(tmp_path / "calls.jsonl"),
+        "FAKE_PLAN": _plan_doc(["no-op"]),
+    }
+    return binary, env
+
+
+def _calls(env: dict[str, str]) -> list[dict[str, object]]:
+    return [json.loads(line) for line in Path(env["FAKE_LOG"]).read_text().splitlines()]
+
+
+def test_apply_passes_variables_as_json_var_file_and_env_explicitly(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    tf = Terraform(tmp_path, env=env, binary=str(binary))
+    variables = {"wheelhouse_dir": '/tmp/it\'s "quoted" $HOME', "accept_connection": False}
+    tf.apply(variables)
+    (call,) = _calls(env)
+    argv = call["argv"]
+    assert isinstance(argv, list)
+    assert argv[0] == "apply"
+    assert {"-input=false", "-no-color", "-auto-approve"} <= set(argv)
+    assert call["vars"] == variables
+    assert call["env_marker"] == "passed-through"
+    # The generated var-file does not outlive the command.
+    var_file = next(a for a in argv if a.startswith("-var-file=")).split("=", 1)[1]
+    assert not Path(var_file).exists()
+
+
+def test_plan_reports_changes_from_show_json(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    env["FAKE_PLAN"] = _plan_doc(["no-op"], ["create"], ["read"], ["delete", "create"])
+    plan = Terraform(tmp_path, env=env, binary=str(binary)).plan({"x": 1})
+    assert plan.has_changes
+    assert plan.changes == (("create", "aws_thing.t1"), ("delete,create", "aws_thing.t3"))
+    argv = [c["argv"] for c in _calls(env)]
+    assert argv[0][0] == "plan" and "-input=false" in argv[0]  # type: ignore[index,operator]
+    assert argv[1][:2] == ["show", "-json"]  # type: ignore[index]
+
+
+def test_plan_without_changes(fake: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    binary, env = fake
+    plan = Terraform(tmp_path, env=env, binary=str(binary)).plan({})
+    assert not plan.has_changes
+    assert plan.summary() == "No changes."
+
+
+def test_output_returns_values_only(fake: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    binary, env = fake
+    state = tmp_path / "s.tfstate"
+    outputs = Terraform(tmp_path, env=env, binary=str(binary), state_path=state).output()
+    assert outputs == {"endpoint_id": "vpce-0123", "endpoint_eni_ids": ["eni-1", "eni-2"]}
+    (call,) = _calls(env)
+    assert f"-state={state}" in call["argv"]  # type: ignore[operator]
+
+
+def test_failure_raises_terraform_error_with_stderr(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    env["FAKE_FAIL"] = "destroy"
+    with pytest.raises(TerraformError) as info:
+        Terraform(tmp_path, env=env, binary=str(binary)).destroy({})
+    assert "Invalid value for variable" in str(info.value)
+    assert "destroy" in str(info.value)
+
+
+def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
+    with pytest.raises(PrerequisiteError) as info:
+        Terraform(tmp_path, env={}, binary=str(tmp_path / "no-terraform-here"))
+    assert "install Terraform" in info.value.hint
