@@ -3,12 +3,22 @@
 Every command runs with ``-input=false -no-color``, variables go through a generated JSON
 var-file (no shell quoting), the environment is passed explicitly, and a failure raises
 :class:`TerraformError` carrying Terraform's own stderr.
+
+State goes where the stack's ``backend "local"`` is pointed at ``init``
+(``-backend-config=path=...``, Terraform's supported way; ``-state`` is deprecated). Terraform
+never outlives the harness: it runs in its own process group, gets SIGINT (its graceful stop)
+when the harness dies (``PR_SET_PDEATHSIG``) or is interrupted, and a run left over from a
+killed harness is stopped by the next one before it touches the state.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Mapping
@@ -16,12 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.errors import PrerequisiteError, TerraformError
+from harness.errors import PrerequisiteError, TerraformError, WaitTimeout
+from harness.processes import ProcessId, start_ticks, wait_for
+from harness.statelock import die_with_parent
 
 INSTALL_HINT = (
     "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or set "
     "TERRAFORM to its path"
 )
+RUNNING = "terraform.running.json"
+GRACEFUL_STOP_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -41,7 +55,12 @@ class Plan:
 
 
 class Terraform:
-    """Terraform in one working directory (a stack)."""
+    """Terraform in one working directory (a stack).
+
+    ``state_path`` places the state (the stack declares ``backend "local" {}``); its directory
+    also holds the var-files, Terraform's temporary files and the record of a running
+    Terraform, so nothing is written elsewhere.
+    """
 
     def __init__(
         self,
@@ -55,34 +74,72 @@ class Terraform:
             raise PrerequisiteError(f"{binary!r} is not on PATH", hint=INSTALL_HINT)
         self.binary = found
         self.workdir = workdir
-        self.env = {**env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
         self.state_path = state_path
+        self.scratch = state_path.parent if state_path else None
+        self.env = {**env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
+        if self.scratch is not None:
+            # Provider plug-ins make their socket directories under TMPDIR.
+            tmp = self.scratch / "tmp"
+            tmp.mkdir(parents=True, exist_ok=True)
+            self.env["TMPDIR"] = str(tmp)
 
     def _run(self, *args: str, capture: bool = True) -> str:
-        argv = [self.binary, *args]
-        result = subprocess.run(
-            argv,
+        self.stop_leftover()
+        proc = subprocess.Popen(
+            [self.binary, *args],
             cwd=self.workdir,
             env=self.env,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if capture else None,
             stderr=subprocess.PIPE,
             text=True,
-            check=False,
+            start_new_session=True,
+            preexec_fn=die_with_parent(signal.SIGINT),
         )
-        if result.returncode != 0:
+        running = self._record(proc.pid)
+        try:
+            stdout, stderr = proc.communicate()
+        except BaseException:
+            # Ctrl-C or an error here: let Terraform stop gracefully (it saves its state).
+            _stop_group(ProcessId.of(proc.pid) or ProcessId(proc.pid, 0))
+            raise
+        finally:
+            if running is not None:
+                running.unlink(missing_ok=True)
+        if proc.returncode != 0:
             raise TerraformError(
                 f"`terraform {' '.join(args[:1])}` in {self.workdir} failed:\n"
-                f"{result.stderr.strip()[-4000:]}",
+                f"{stderr.strip()[-4000:]}",
                 hint="read Terraform's message above; `make plan` shows what it wants to do",
             )
-        return result.stdout or ""
+        return stdout or ""
 
-    def _state_args(self) -> list[str]:
-        return [f"-state={self.state_path}"] if self.state_path else []
+    def _record(self, pid: int) -> Path | None:
+        ident = ProcessId.of(pid)
+        if self.scratch is None or ident is None:
+            return None
+        path = self.scratch / RUNNING
+        path.write_text(json.dumps(ident.record()))
+        return path
+
+    def stop_leftover(self) -> None:
+        """Stop a Terraform that a killed harness left running on this state, and clear its
+        lock: the caller owns the state directory (its lock), so no live harness owns that
+        Terraform."""
+        if self.scratch is None:
+            return
+        record = self.scratch / RUNNING
+        if record.exists():
+            ident = ProcessId.from_record(json.loads(record.read_text() or "{}"))
+            if ident is not None:
+                _stop_group(ident)
+            record.unlink(missing_ok=True)
+        if self.state_path is not None:
+            _clear_stale_lock_info(self.state_path)
 
     def _var_file(self, variables: Mapping[str, Any]) -> str:
         with tempfile.NamedTemporaryFile(
-            "w", suffix=".tfvars.json", prefix="jerp-", delete=False
+            "w", suffix=".tfvars.json", prefix="jerp-", dir=self.scratch, delete=False
         ) as handle:
             json.dump(dict(variables), handle)
         return handle.name
@@ -95,10 +152,12 @@ class Terraform:
             Path(var_file).unlink(missing_ok=True)
 
     def init(self) -> None:
-        self._run("init", "-input=false", "-no-color")
+        backend = [f"-backend-config=path={self.state_path}"] if self.state_path else []
+        # -reconfigure: the backend's path is ours to set on every run, never a migration.
+        self._run("init", "-input=false", "-no-color", "-reconfigure", *backend)
 
     def plan(self, variables: Mapping[str, Any], show: bool = False) -> Plan:
-        with tempfile.TemporaryDirectory(prefix="jerp-plan-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="jerp-plan-", dir=self.scratch) as tmp:
             plan_file = str(Path(tmp) / "plan.tfplan")
             self._with_vars(
                 variables,
@@ -107,7 +166,6 @@ class Terraform:
                 "-no-color",
                 "-lock=false",
                 f"-out={plan_file}",
-                *self._state_args(),
                 capture=not show,
             )
             document = json.loads(self._run("show", "-json", plan_file))
@@ -120,26 +178,68 @@ class Terraform:
 
     def apply(self, variables: Mapping[str, Any]) -> None:
         self._with_vars(
-            variables,
-            "apply",
-            "-input=false",
-            "-no-color",
-            "-auto-approve",
-            *self._state_args(),
-            capture=False,
+            variables, "apply", "-input=false", "-no-color", "-auto-approve", capture=False
         )
 
     def destroy(self, variables: Mapping[str, Any]) -> None:
         self._with_vars(
-            variables,
-            "destroy",
-            "-input=false",
-            "-no-color",
-            "-auto-approve",
-            *self._state_args(),
-            capture=False,
+            variables, "destroy", "-input=false", "-no-color", "-auto-approve", capture=False
         )
 
     def output(self) -> dict[str, Any]:
-        raw = json.loads(self._run("output", "-json", *self._state_args()))
+        raw = json.loads(self._run("output", "-json"))
         return {name: item["value"] for name, item in raw.items()}
+
+
+def _group_members(leader: ProcessId) -> list[ProcessId]:
+    """Live processes in ``leader``'s process group that started no earlier than it did (so a
+    recycled group id is never mistaken for it)."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            pgrp, started = int(fields[2]), start_ticks(int(entry.name))
+            if pgrp == leader.pid and started is not None and started >= leader.started:
+                members.append(ProcessId(int(entry.name), started))
+    return members
+
+
+def _stop_group(leader: ProcessId) -> None:
+    """SIGINT Terraform (it stops its providers and saves its state), then SIGKILL its whole
+    process group if it has not finished within GRACEFUL_STOP_S."""
+    leader.signal(signal.SIGINT)
+
+    def gone() -> bool:
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(leader.pid, os.WNOHANG)
+        return not leader.alive()
+
+    with contextlib.suppress(WaitTimeout):
+        wait_for(f"Terraform (pid {leader.pid}) to stop after SIGINT", gone, GRACEFUL_STOP_S)
+    for member in _group_members(leader):
+        member.signal(signal.SIGKILL)
+    wait_for(
+        f"Terraform's process group {leader.pid} to exit",
+        lambda: gone() and not _group_members(leader),
+        10.0,
+    )
+
+
+def _clear_stale_lock_info(state_path: Path) -> None:
+    """Remove the local backend's lock note when no process holds the state's fcntl lock.
+
+    Terraform locks the state file with ``fcntl`` (the kernel drops it when Terraform dies)
+    and writes ``.<state>.lock.info`` beside it, which a killed Terraform leaves behind.
+    """
+    info = state_path.with_name(f".{state_path.name}.lock.info")
+    if not info.exists() or not state_path.exists():
+        return
+    with state_path.open("r+b") as handle:
+        try:
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return  # a live Terraform holds it: the note is true
+        info.unlink(missing_ok=True)
+        fcntl.lockf(handle, fcntl.LOCK_UN)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from harness.controlplane.terraform import Terraform
+from harness.controlplane.terraform import RUNNING, Terraform, _clear_stale_lock_info
 from harness.errors import PrerequisiteError, TerraformError
+from harness.processes import ProcessId, wait_for
 
 # The fake records each call (argv, and the var-file's content when one is passed) and answers
 # `show -json` and `output -json` with canned documents; FAKE_FAIL makes one subcommand fail.
@@ -110,7 +114,29 @@ def test_output_returns_values_only(fake: tuple[Path, dict[str, str]], tmp_path:
     outputs = Terraform(tmp_path, env=env, binary=str(binary), state_path=state).output()
     assert outputs == {"endpoint_id": "vpce-0123", "endpoint_eni_ids": ["eni-1", "eni-2"]}
     (call,) = _calls(env)
-    assert f"-state={state}" in call["argv"]  # type: ignore[operator]
+    assert call["argv"] == ["output", "-json"]
+
+
+def test_state_is_placed_by_the_backend_config_not_the_deprecated_state_flag(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    state = tmp_path / "state" / "terraform-local.tfstate"
+    state.parent.mkdir()
+    tf = Terraform(tmp_path, env=env, binary=str(binary), state_path=state)
+    tf.init()
+    tf.apply({})
+    tf.destroy({})
+    init, apply, destroy = (c["argv"] for c in _calls(env))
+    assert init[:1] == ["init"] and f"-backend-config=path={state}" in init  # type: ignore[index,operator]
+    assert "-reconfigure" in init  # type: ignore[operator]
+    for argv in (init, apply, destroy):
+        assert not [a for a in argv if a.startswith("-state")]  # type: ignore[attr-defined]
+    # Var-files and Terraform's own temporary files stay in the state directory.
+    var_file = next(a for a in apply if a.startswith("-var-file="))  # type: ignore[attr-defined]
+    assert Path(var_file.split("=", 1)[1]).parent == state.parent
+    assert tf.env["TMPDIR"] == str(state.parent / "tmp")
+    assert not (state.parent / RUNNING).exists(), "the running record outlived the command"
 
 
 def test_failure_raises_terraform_error_with_stderr(
@@ -128,3 +154,81 @@ def test_missing_binary_says_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(PrerequisiteError) as info:
         Terraform(tmp_path, env={}, binary=str(tmp_path / "no-terraform-here"))
     assert "install Terraform" in info.value.hint
+
+
+SLOW = "#!/bin/sh\nexec sleep 300\n"
+
+
+def _slow_terraform(tmp_path: Path) -> Path:
+    binary = tmp_path / "terraform"
+    binary.write_text(SLOW)
+    binary.chmod(binary.stat().st_mode | stat.S_IXUSR)
+    return binary
+
+
+def test_terraform_left_running_by_a_killed_harness_is_stopped_before_the_next_command(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    state = tmp_path / "state" / "terraform-local.tfstate"
+    state.parent.mkdir()
+    orphan = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    ident = ProcessId.of(orphan.pid)
+    assert ident is not None
+    (state.parent / RUNNING).write_text(json.dumps(ident.record()))
+    Terraform(tmp_path, env=env, binary=str(binary), state_path=state).output()
+    assert not ident.alive(), "the left-over Terraform still runs"
+    orphan.wait(timeout=5)
+    assert not (state.parent / RUNNING).exists()
+
+
+def test_terraform_dies_with_a_harness_killed_by_sigkill(tmp_path: Path) -> None:
+    binary = _slow_terraform(tmp_path)
+    state = tmp_path / "state" / "terraform-local.tfstate"
+    state.parent.mkdir()
+    harness = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from pathlib import Path; "
+            "from harness.controlplane.terraform import Terraform; "
+            f"Terraform(Path({str(tmp_path)!r}), env={{'PATH': '/usr/bin:/bin'}}, "
+            f"binary={str(binary)!r}, state_path=Path({str(state)!r})).apply({{}})",
+        ]
+    )
+    record = state.parent / RUNNING
+    wait_for("the wrapper to record its Terraform", record.exists, 20)
+    terraform = ProcessId.from_record(json.loads(record.read_text()))
+    assert terraform is not None and terraform.alive()
+    harness.kill()
+    harness.wait(timeout=5)
+    wait_for("Terraform to die with its harness", lambda: not terraform.alive(), 5)
+
+
+def test_stale_lock_info_is_removed_only_when_no_process_holds_the_state(tmp_path: Path) -> None:
+    state = tmp_path / "terraform.tfstate"
+    state.write_text("{}")
+    info = tmp_path / ".terraform.tfstate.lock.info"
+    info.write_text('{"ID": "x"}')
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, sys, time; f = open(sys.argv[1], 'r+b'); "
+            "fcntl.lockf(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(300)",
+            str(state),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        _clear_stale_lock_info(state)
+        assert info.exists(), "removed the lock note of a live Terraform"
+    finally:
+        holder.kill()
+        holder.wait(timeout=5)
+    _clear_stale_lock_info(state)
+    assert not info.exists()
+    with state.open("r+b") as handle:  # and the state is left unlocked
+        fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
