@@ -10,17 +10,22 @@ locals {
 
 output "vpc_id" {
   description = "Consumer VPC id."
-  value       = aws_vpc.this.id
+  value       = module.vpc.vpc_id
 }
 
 output "vpc_cidr" {
   description = "Consumer VPC CIDR."
-  value       = aws_vpc.this.cidr_block
+  value       = module.vpc.vpc_cidr
 }
 
 output "endpoint_id" {
   description = "Interface endpoint id (vpce-...)."
   value       = aws_vpc_endpoint.jerp.id
+}
+
+output "service_name" {
+  description = "Endpoint service name the endpoint connects to."
+  value       = aws_vpc_endpoint.jerp.service_name
 }
 
 output "endpoint_regional_dns_name" {
@@ -45,10 +50,20 @@ output "endpoint_security_group_id" {
 
 output "client_instance_id" {
   description = "Client instance id (null when create_client_instance is false)."
-  value       = one(aws_instance.client[*].id)
+  value       = lookup(module.instances.ids, "client", null)
 }
 
 output "client_private_ip" {
-  description = "Client instance private address."
-  value       = one(aws_instance.client[*].private_ip)
+  description = "Client instance private address (null when create_client_instance is false)."
+  value       = lookup(module.instances.private_ips, "client", null)
+}
+
+output "subnet_ids" {
+  description = "Consumer subnet ids by availability zone."
+  value       = module.vpc.subnet_ids
+}
+
+output "ssm_endpoint_ids" {
+  description = "SSM interface endpoint ids in the consumer VPC by service; empty when create_ssm_endpoints is false."
+  value       = module.vpc.ssm_endpoint_ids
 }

@@ -92,3 +92,13 @@ output "connection_accepted" {
   description = "Whether this configuration accepted the endpoint connection."
   value       = var.accept_connection
 }
+
+output "listener_port" {
+  description = "TCP port of the NLB listener: the port consumers use through the endpoint."
+  value       = module.service.listener_port
+}
+
+output "target_port" {
+  description = "Port JERP listens on in the provider instances."
+  value       = module.service.target_port
+}

@@ -1,18 +1,46 @@
+# Every check that can run at plan time does, so a wrong value fails before anything is built.
+# Subnet ranges are checked again (inside their VPC, no overlaps) by modules/private-vpc.
+
 variable "name" {
   type        = string
-  description = "Name prefix of every resource."
+  description = "Name prefix of every resource: the NLB is <name>-nlb, the target group <name>-tg."
   default     = "jerp"
+  nullable    = false
+  validation {
+    condition     = can(regex("^[a-z]([a-z0-9-]{0,19}[a-z0-9])?$", var.name))
+    error_message = "name must be 1-21 lowercase letters, digits or '-', starting with a letter and not ending with '-': it prefixes the NLB name <name>-nlb (AWS: at most 32 alphanumerics or hyphens) and S3 bucket names. Try e.g. jerp."
+  }
 }
 
 variable "ami_id" {
   type        = string
-  description = "AMI of the JERP instances and of the client instance."
+  description = "AMI of the JERP instances (and of the client instance unless consumer_ami_id is set). On AWS, Amazon Linux 2023."
+  nullable    = false
+  validation {
+    condition     = can(regex("^ami-[0-9a-f]{8,17}$", var.ami_id))
+    error_message = "ami_id must be an AMI id such as ami-0123456789abcdef0 (on AWS, read it from /aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64)."
+  }
+}
+
+variable "consumer_ami_id" {
+  type        = string
+  description = "AMI of the client instance when it differs from ami_id (a private AMI not shared with the consumer account); null uses ami_id."
+  default     = null
+  validation {
+    condition     = var.consumer_ami_id == null || can(regex("^ami-[0-9a-f]{8,17}$", var.consumer_ami_id))
+    error_message = "consumer_ami_id must be null or an AMI id such as ami-0123456789abcdef0."
+  }
 }
 
 variable "provider_vpc_cidr" {
   type        = string
-  description = "CIDR of the provider VPC."
+  description = "IPv4 CIDR of the provider VPC, /16 to /28."
   default     = "10.10.0.0/16"
+  nullable    = false
+  validation {
+    condition     = try(cidrsubnet(var.provider_vpc_cidr, 0, 0) == var.provider_vpc_cidr && tonumber(split("/", var.provider_vpc_cidr)[1]) >= 16 && tonumber(split("/", var.provider_vpc_cidr)[1]) <= 28, false)
+    error_message = "provider_vpc_cidr must be an IPv4 network CIDR from /16 to /28, such as 10.10.0.0/16 (got ${var.provider_vpc_cidr})."
+  }
 }
 
 variable "provider_subnets" {
@@ -20,13 +48,46 @@ variable "provider_subnets" {
     availability_zone = string
     cidr_block        = string
   }))
-  description = "Provider private subnets (one JERP instance and one NLB node each)."
+  description = "Provider private subnets, one per AZ, inside provider_vpc_cidr: one JERP instance and one NLB node each. Their AZs are the AZs the service offers."
+  nullable    = false
+  validation {
+    condition     = length(var.provider_subnets) >= 1 && length(distinct(var.provider_subnets[*].availability_zone)) == length(var.provider_subnets)
+    error_message = "provider_subnets needs at least one subnet and at most one per availability zone, e.g. [{ availability_zone = \"ap-northeast-2a\", cidr_block = \"10.10.1.0/24\" }]."
+  }
+  validation {
+    condition     = alltrue([for s in var.provider_subnets : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$", s.availability_zone))])
+    error_message = "every provider_subnets[*].availability_zone must be an AZ name such as ap-northeast-2a."
+  }
+  validation {
+    condition = alltrue([
+      for s in var.provider_subnets : try(
+        tonumber(split("/", s.cidr_block)[1]) <= 28 &&
+        tonumber(split("/", s.cidr_block)[1]) >= tonumber(split("/", var.provider_vpc_cidr)[1]) &&
+        cidrsubnet("${cidrhost(s.cidr_block, 0)}/${split("/", var.provider_vpc_cidr)[1]}", 0, 0) == cidrsubnet(var.provider_vpc_cidr, 0, 0),
+        false
+      )
+    ])
+    error_message = "every provider_subnets[*].cidr_block must be a /28-or-larger IPv4 range inside provider_vpc_cidr ${var.provider_vpc_cidr}, e.g. cidrsubnet(provider_vpc_cidr, 8, 1)."
+  }
 }
 
 variable "consumer_vpc_cidr" {
   type        = string
-  description = "CIDR of the consumer VPC."
+  description = "IPv4 CIDR of the consumer VPC, /16 to /28, apart from provider_vpc_cidr (PrivateLink allows overlap; the kit's checks tell the VPCs apart by address)."
   default     = "10.20.0.0/16"
+  nullable    = false
+  validation {
+    condition     = try(cidrsubnet(var.consumer_vpc_cidr, 0, 0) == var.consumer_vpc_cidr && tonumber(split("/", var.consumer_vpc_cidr)[1]) >= 16 && tonumber(split("/", var.consumer_vpc_cidr)[1]) <= 28, false)
+    error_message = "consumer_vpc_cidr must be an IPv4 network CIDR from /16 to /28, such as 10.20.0.0/16 (got ${var.consumer_vpc_cidr})."
+  }
+  validation {
+    condition = try(
+      cidrsubnet("${cidrhost(var.consumer_vpc_cidr, 0)}/${min(tonumber(split("/", var.consumer_vpc_cidr)[1]), tonumber(split("/", var.provider_vpc_cidr)[1]))}", 0, 0) !=
+      cidrsubnet("${cidrhost(var.provider_vpc_cidr, 0)}/${min(tonumber(split("/", var.consumer_vpc_cidr)[1]), tonumber(split("/", var.provider_vpc_cidr)[1]))}", 0, 0),
+      true # an invalid CIDR is reported by the check above
+    )
+    error_message = "consumer_vpc_cidr ${var.consumer_vpc_cidr} overlaps provider_vpc_cidr ${var.provider_vpc_cidr}: give the consumer its own range, e.g. 10.20.0.0/16."
+  }
 }
 
 variable "consumer_subnets" {
@@ -34,52 +95,132 @@ variable "consumer_subnets" {
     availability_zone = string
     cidr_block        = string
   }))
-  description = "Consumer subnets (one endpoint ENI each); AZs must be among the provider's."
+  description = "Consumer subnets, one per AZ, inside consumer_vpc_cidr: one endpoint ENI each. Only AZs the service offers (same AZ ids as provider_subnets; names as the consumer account spells them)."
+  nullable    = false
+  validation {
+    condition     = length(var.consumer_subnets) >= 1 && length(distinct(var.consumer_subnets[*].availability_zone)) == length(var.consumer_subnets)
+    error_message = "consumer_subnets needs at least one subnet and at most one per availability zone, e.g. [{ availability_zone = \"ap-northeast-2a\", cidr_block = \"10.20.1.0/24\" }]."
+  }
+  validation {
+    condition     = alltrue([for s in var.consumer_subnets : can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9][a-z]$", s.availability_zone))])
+    error_message = "every consumer_subnets[*].availability_zone must be an AZ name such as ap-northeast-2a."
+  }
+  validation {
+    condition = alltrue([
+      for s in var.consumer_subnets : try(
+        tonumber(split("/", s.cidr_block)[1]) <= 28 &&
+        tonumber(split("/", s.cidr_block)[1]) >= tonumber(split("/", var.consumer_vpc_cidr)[1]) &&
+        cidrsubnet("${cidrhost(s.cidr_block, 0)}/${split("/", var.consumer_vpc_cidr)[1]}", 0, 0) == cidrsubnet(var.consumer_vpc_cidr, 0, 0),
+        false
+      )
+    ])
+    error_message = "every consumer_subnets[*].cidr_block must be a /28-or-larger IPv4 range inside consumer_vpc_cidr ${var.consumer_vpc_cidr}, e.g. cidrsubnet(consumer_vpc_cidr, 8, 1)."
+  }
+}
+
+variable "listener_port" {
+  type        = number
+  description = "TCP port of the NLB listener, and so the port consumers use through the endpoint."
+  default     = 80
+  nullable    = false
+  validation {
+    condition     = var.listener_port >= 1 && var.listener_port <= 65535 && floor(var.listener_port) == var.listener_port
+    error_message = "listener_port must be a whole TCP port number, 1-65535 (the seed uses 80)."
+  }
+}
+
+variable "target_port" {
+  type        = number
+  description = "Port JERP listens on in the instances; the target group sends traffic and health checks there."
+  default     = 8080
+  nullable    = false
+  validation {
+    condition     = var.target_port >= 1 && var.target_port <= 65535 && floor(var.target_port) == var.target_port
+    error_message = "target_port must be a whole TCP port number, 1-65535 (the seed uses 8080)."
+  }
 }
 
 variable "acceptance_required" {
   type        = bool
-  description = "Endpoint connections wait in pendingAcceptance until accepted."
+  description = "Endpoint connections wait in pendingAcceptance until the provider accepts them."
   default     = true
+  nullable    = false
 }
 
 variable "accept_connection" {
   type        = bool
-  description = "Accept the consumer's connection here (same account). False leaves it pendingAcceptance, for a cross-account accepter or a manual `aws ec2 accept-vpc-endpoint-connections`."
+  description = "Accept the consumer's connection here, as the provider account. False leaves it pendingAcceptance, for a manual `aws ec2 accept-vpc-endpoint-connections` by the provider account."
   default     = true
+  nullable    = false
+  validation {
+    condition     = !var.accept_connection || var.acceptance_required
+    error_message = "accept_connection = true needs acceptance_required = true: without acceptance the connection is available at once and there is nothing to accept (the accepter only accepts pendingAcceptance). Set accept_connection = false."
+  }
 }
 
 variable "allowed_principals" {
   type        = list(string)
-  description = "Principals allowed to create endpoints to the service."
+  description = "Principals allowed to create endpoints to the service, e.g. [\"arn:aws:iam::<consumer account>:root\"]. Without the consumer's account (or \"*\"), creating the endpoint fails."
   default     = []
+  nullable    = false
+  validation {
+    condition     = alltrue([for p in var.allowed_principals : p == "*" || can(regex("^arn:aws[a-z-]*:iam::\\d{12}:(root|role/.+|user/.+)$", p))])
+    error_message = "allowed_principals entries must be IAM ARNs such as arn:aws:iam::123456789012:root (an account), ...:role/<name> or ...:user/<name>, or \"*\"."
+  }
+  validation {
+    condition     = length(distinct(var.allowed_principals)) == length(var.allowed_principals)
+    error_message = "allowed_principals lists a principal twice: list each once."
+  }
 }
 
 variable "enable_cross_zone_load_balancing" {
   type        = bool
   description = "NLB cross-zone load balancing (off by default, as on AWS)."
   default     = false
+  nullable    = false
 }
 
-variable "enable_ssm_endpoints" {
+variable "create_ssm_endpoints" {
   type        = bool
-  description = "SSM interface endpoints in the consumer VPC (needed on AWS for checks through SSM)."
+  description = "ssm, ssmmessages and ec2messages interface endpoints in both VPCs, so SSM Run Command reaches the JERP instances and the client without internet (the AWS checks send commands to both). Needs attach_instance_profile. LocalStack does not need them."
   default     = false
+  nullable    = false
+  validation {
+    condition     = !var.create_ssm_endpoints || var.attach_instance_profile
+    error_message = "create_ssm_endpoints = true needs attach_instance_profile = true: the SSM agent registers with the instance role. Turn both on (AWS) or both off (LocalStack)."
+  }
 }
 
 variable "wheelhouse_dir" {
   type        = string
-  description = "Directory of wheels the JERP instances install offline."
+  description = "Directory of wheels (JERP and its dependencies) the JERP instances install offline; `make wheelhouse` builds it."
+  nullable    = false
+  validation {
+    condition     = length(fileset(var.wheelhouse_dir, "*.whl")) > 0
+    error_message = "wheelhouse_dir ${var.wheelhouse_dir} holds no *.whl files, so the instances would have nothing to install: build it with `make wheelhouse`."
+  }
 }
 
 variable "tags" {
   type        = map(string)
-  description = "Tags added to every resource."
+  description = "Tags added to every resource. Name is set per resource, so it is not allowed here."
   default     = {}
+  nullable    = false
+  validation {
+    condition     = !contains(keys(var.tags), "Name")
+    error_message = "tags must not set Name: the kit names every resource itself (<name>-provider, <name>-nlb, ...). Change var.name instead."
+  }
+  validation {
+    condition = length(var.tags) <= 40 && alltrue([
+      for k, v in var.tags : length(k) >= 1 && length(k) <= 128 && length(v) <= 256 && !startswith(lower(k), "aws:")
+    ])
+    error_message = "tags must be at most 40 (AWS allows 50 per resource; the kit adds Name), keys 1-128 characters not starting with aws:, values up to 256 characters."
+  }
 }
 
 variable "attach_instance_profile" {
   type        = bool
   description = "Give the instances an IAM instance profile (SSM and wheelhouse access). LocalStack's EC2 cannot see IAM instance profiles, so the local stack turns this off."
   default     = true
+  nullable    = false
 }

@@ -7,41 +7,30 @@ data "aws_region" "current" {}
 
 # --- Network: private subnets only, no internet or NAT gateway -------------------------------
 
-resource "aws_vpc" "this" {
-  #checkov:skip=CKV2_AWS_11:flow logs need a log group and an IAM role per VPC; add them for production, the kit's checks observe traffic directly
-  cidr_block           = var.vpc_cidr
-  enable_dns_support   = true
-  enable_dns_hostnames = true
-  tags                 = merge(var.tags, { Name = "${var.name}-provider" })
-}
+module "vpc" {
+  source = "../private-vpc"
 
-resource "aws_default_security_group" "this" {
-  vpc_id = aws_vpc.this.id
-  tags   = merge(var.tags, { Name = "${var.name}-provider-default-closed" })
-}
-
-resource "aws_subnet" "private" {
-  for_each          = local.subnets
-  vpc_id            = aws_vpc.this.id
-  cidr_block        = each.value.cidr_block
-  availability_zone = each.key
-  tags              = merge(var.tags, { Name = "${var.name}-provider-${each.key}" })
+  name                 = "${var.name}-provider"
+  vpc_cidr             = var.vpc_cidr
+  private_subnets      = var.private_subnets
+  create_ssm_endpoints = var.create_ssm_endpoints
+  tags                 = var.tags
 }
 
 resource "aws_route_table" "private" {
-  vpc_id = aws_vpc.this.id
+  vpc_id = module.vpc.vpc_id
   tags   = merge(var.tags, { Name = "${var.name}-provider-private" })
 }
 
 resource "aws_route_table_association" "private" {
-  for_each       = aws_subnet.private
-  subnet_id      = each.value.id
+  for_each       = module.vpc.subnet_ids
+  subnet_id      = each.value
   route_table_id = aws_route_table.private.id
 }
 
 # The instances fetch the wheelhouse from S3 through this gateway endpoint (no internet).
 resource "aws_vpc_endpoint" "s3" {
-  vpc_id            = aws_vpc.this.id
+  vpc_id            = module.vpc.vpc_id
   service_name      = "com.amazonaws.${data.aws_region.current.name}.s3"
   vpc_endpoint_type = "Gateway"
   route_table_ids   = [aws_route_table.private.id]
@@ -98,16 +87,6 @@ resource "aws_s3_object" "wheel" {
 
 # --- JERP instances ---------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "assume_ec2" {
-  statement {
-    actions = ["sts:AssumeRole"]
-    principals {
-      type        = "Service"
-      identifiers = ["ec2.amazonaws.com"]
-    }
-  }
-}
-
 data "aws_iam_policy_document" "read_wheelhouse" {
   statement {
     actions   = ["s3:GetObject", "s3:ListBucket"]
@@ -115,37 +94,18 @@ data "aws_iam_policy_document" "read_wheelhouse" {
   }
 }
 
-resource "aws_iam_role" "instance" {
-  count              = var.attach_instance_profile ? 1 : 0
-  name_prefix        = "${var.name}-instance-"
-  assume_role_policy = data.aws_iam_policy_document.assume_ec2.json
-  tags               = var.tags
-}
-
-resource "aws_iam_role_policy_attachment" "ssm" {
-  count      = var.attach_instance_profile ? 1 : 0
-  role       = aws_iam_role.instance[0].name
-  policy_arn = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
-}
-
-resource "aws_iam_role_policy" "read_wheelhouse" {
-  count  = var.attach_instance_profile ? 1 : 0
-  name   = "read-wheelhouse"
-  role   = aws_iam_role.instance[0].id
-  policy = data.aws_iam_policy_document.read_wheelhouse.json
-}
-
-resource "aws_iam_instance_profile" "instance" {
-  count       = var.attach_instance_profile ? 1 : 0
-  name_prefix = "${var.name}-instance-"
-  role        = aws_iam_role.instance[0].name
-  tags        = var.tags
+locals {
+  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
+    bucket = aws_s3_bucket.wheelhouse.id
+    region = data.aws_region.current.name
+    port   = var.target_port
+  })
 }
 
 resource "aws_security_group" "targets" {
   name_prefix = "${var.name}-targets-"
   description = "JERP targets: only the load balancer's traffic on the target port"
-  vpc_id      = aws_vpc.this.id
+  vpc_id      = module.vpc.vpc_id
   tags        = merge(var.tags, { Name = "${var.name}-targets" })
 
   # PrivateLink traffic reaches targets from the NLB nodes' private addresses (client IP
@@ -173,34 +133,26 @@ resource "aws_security_group" "targets" {
   }
 }
 
-resource "aws_instance" "jerp" {
-  #checkov:skip=CKV_AWS_126:detailed monitoring costs extra; the NLB health checks watch JERP
-  #checkov:skip=CKV_AWS_135:t3 instances are EBS-optimized by default
-  for_each               = local.subnets
-  ami                    = var.ami_id
-  instance_type          = var.instance_type
-  subnet_id              = aws_subnet.private[each.key].id
-  vpc_security_group_ids = [aws_security_group.targets.id]
-  iam_instance_profile   = one(aws_iam_instance_profile.instance[*].name)
-  user_data = templatefile("${path.module}/user_data.sh.tftpl", {
-    bucket = aws_s3_bucket.wheelhouse.id
-    region = data.aws_region.current.name
-    port   = var.target_port
-  })
+module "instances" {
+  source = "../private-instances"
 
-  metadata_options {
-    http_tokens   = "required"
-    http_endpoint = "enabled"
+  name                    = "${var.name}-instance"
+  ami_id                  = var.ami_id
+  instance_type           = var.instance_type
+  security_group_ids      = [aws_security_group.targets.id]
+  attach_instance_profile = var.attach_instance_profile
+  inline_policies         = { read-wheelhouse = data.aws_iam_policy_document.read_wheelhouse.json }
+  tags                    = var.tags
+  instances = {
+    for az, s in local.subnets : az => {
+      subnet_id = module.vpc.subnet_ids[az]
+      name      = "${var.name}-provider-${s.index + 1}"
+      user_data = local.user_data
+    }
   }
 
-  root_block_device {
-    encrypted   = true
-    volume_type = "gp3"
-    volume_size = 8
-  }
-
-  tags       = merge(var.tags, { Name = "${var.name}-provider-${each.value.index + 1}" })
-  depends_on = [aws_s3_object.wheel, aws_vpc_endpoint.s3]
+  # user_data downloads the wheels at boot, through the S3 gateway endpoint.
+  depends_on = [aws_s3_object.wheel, aws_vpc_endpoint.s3, aws_route_table_association.private]
 }
 
 # --- Internal NLB and the endpoint service ----------------------------------------------------
@@ -214,7 +166,7 @@ resource "aws_lb" "this" {
   name                             = "${var.name}-nlb"
   internal                         = true
   load_balancer_type               = "network"
-  subnets                          = [for s in aws_subnet.private : s.id]
+  subnets                          = values(module.vpc.subnet_ids)
   enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
   tags                             = merge(var.tags, { Name = "${var.name}-nlb" })
 }
@@ -223,7 +175,7 @@ resource "aws_lb_target_group" "jerp" {
   name                 = "${var.name}-tg"
   port                 = var.target_port
   protocol             = "TCP"
-  vpc_id               = aws_vpc.this.id
+  vpc_id               = module.vpc.vpc_id
   target_type          = "instance"
   deregistration_delay = 30
 
@@ -240,9 +192,9 @@ resource "aws_lb_target_group" "jerp" {
 }
 
 resource "aws_lb_target_group_attachment" "jerp" {
-  for_each         = aws_instance.jerp
+  for_each         = module.instances.ids
   target_group_arn = aws_lb_target_group.jerp.arn
-  target_id        = each.value.id
+  target_id        = each.value
   port             = var.target_port
 }
 

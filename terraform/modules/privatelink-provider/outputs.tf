@@ -1,21 +1,21 @@
 output "vpc_id" {
   description = "Provider VPC id."
-  value       = aws_vpc.this.id
+  value       = module.vpc.vpc_id
 }
 
 output "vpc_cidr" {
   description = "Provider VPC CIDR."
-  value       = aws_vpc.this.cidr_block
+  value       = module.vpc.vpc_cidr
 }
 
 output "subnet_ids" {
   description = "Private subnet ids by availability zone."
-  value       = { for az, s in aws_subnet.private : az => s.id }
+  value       = module.vpc.subnet_ids
 }
 
 output "availability_zones" {
   description = "AZs of the provider subnets (the AZs the endpoint service offers)."
-  value       = sort(keys(aws_subnet.private))
+  value       = module.vpc.availability_zones
 }
 
 output "nlb_arn" {
@@ -39,16 +39,38 @@ output "endpoint_service_id" {
 }
 
 output "endpoint_service_name" {
-  description = "Service name consumers create endpoints to."
+  description = "Service name consumers create endpoints to (known once allowed_principals may connect)."
   value       = aws_vpc_endpoint_service.this.service_name
+  # An endpoint created before its account is allowed fails; consumers wait on this output.
+  depends_on = [aws_vpc_endpoint_service_allowed_principal.this]
 }
 
 output "instance_ids" {
   description = "JERP instance ids, in subnet order."
-  value       = [for s in var.private_subnets : aws_instance.jerp[s.availability_zone].id]
+  value       = [for s in var.private_subnets : module.instances.ids[s.availability_zone]]
 }
 
 output "instance_private_ips" {
   description = "JERP instance private addresses, in subnet order."
-  value       = [for s in var.private_subnets : aws_instance.jerp[s.availability_zone].private_ip]
+  value       = [for s in var.private_subnets : module.instances.private_ips[s.availability_zone]]
+}
+
+output "listener_port" {
+  description = "TCP port of the NLB listener, and so of the endpoint."
+  value       = aws_lb_listener.tcp.port
+}
+
+output "target_port" {
+  description = "Port JERP listens on and the target group sends traffic and health checks to."
+  value       = aws_lb_target_group.jerp.port
+}
+
+output "ssm_endpoint_ids" {
+  description = "SSM interface endpoint ids in the provider VPC by service; empty when create_ssm_endpoints is false."
+  value       = module.vpc.ssm_endpoint_ids
+}
+
+output "instance_role_name" {
+  description = "IAM role of the JERP instances (null without an instance profile)."
+  value       = module.instances.role_name
 }

@@ -1,6 +1,6 @@
 # Shared by every stack (symlinked as kit.tf): the variables, the module call and the outputs.
 # A stack adds only its provider configuration and the locals stack, ami_id,
-# allowed_principals, enable_ssm_endpoints and attach_instance_profile.
+# allowed_principals, create_ssm_endpoints and attach_instance_profile.
 
 variable "region" {
   type        = string
@@ -22,9 +22,14 @@ variable "availability_zone_suffixes" {
   type        = list(string)
   description = "AZs to use, as letters after the region (the seed uses a and c)."
   default     = ["a", "c"]
+  nullable    = false
   validation {
     condition     = length(var.availability_zone_suffixes) >= 1 && alltrue([for s in var.availability_zone_suffixes : can(regex("^[a-z]$", s))])
     error_message = "availability_zone_suffixes must be single letters such as [\"a\", \"c\"]."
+  }
+  validation {
+    condition     = length(distinct(var.availability_zone_suffixes)) == length(var.availability_zone_suffixes)
+    error_message = "availability_zone_suffixes lists an AZ twice: list each once, e.g. [\"a\", \"c\"]."
   }
 }
 
@@ -32,12 +37,24 @@ variable "provider_vpc_cidr" {
   type        = string
   description = "Provider VPC CIDR; subnets are its /24s number 1, 3, 5, ... (10.10.1.0/24, 10.10.3.0/24 as in the seed)."
   default     = "10.10.0.0/16"
+  nullable    = false
+  validation {
+    # Room for the /24 number 2i+1 of every AZ; the kit checks the rest of the CIDR.
+    condition     = try(pow(2, 24 - tonumber(split("/", var.provider_vpc_cidr)[1])) >= 2 * length(var.availability_zone_suffixes), false)
+    error_message = "provider_vpc_cidr must be large enough for one /24 per AZ at /24 numbers 1, 3, 5, ...: use a /16 such as 10.10.0.0/16."
+  }
 }
 
 variable "consumer_vpc_cidr" {
   type        = string
   description = "Consumer VPC CIDR; subnets numbered like the provider's."
   default     = "10.20.0.0/16"
+  nullable    = false
+  validation {
+    # Room for the /24 number 2i+1 of every AZ; the kit checks the rest of the CIDR.
+    condition     = try(pow(2, 24 - tonumber(split("/", var.consumer_vpc_cidr)[1])) >= 2 * length(var.availability_zone_suffixes), false)
+    error_message = "consumer_vpc_cidr must be large enough for one /24 per AZ at /24 numbers 1, 3, 5, ...: use a /16 such as 10.20.0.0/16."
+  }
 }
 
 variable "acceptance_required" {
@@ -71,6 +88,8 @@ locals {
 
 module "kit" {
   source = "../../modules/privatelink-kit"
+  # One account: the same provider configuration serves both sides.
+  providers = { aws = aws, aws.consumer = aws }
 
   name                             = var.name
   ami_id                           = local.ami_id
@@ -82,7 +101,7 @@ module "kit" {
   accept_connection                = var.accept_connection
   allowed_principals               = local.allowed_principals
   enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
-  enable_ssm_endpoints             = local.enable_ssm_endpoints
+  create_ssm_endpoints             = local.create_ssm_endpoints
   attach_instance_profile          = local.attach_instance_profile
   wheelhouse_dir                   = var.wheelhouse_dir
   tags                             = { Project = "jerp-privatelink-kit", Stack = local.stack }
@@ -181,4 +200,14 @@ output "consumer_client_instance_id" {
 output "consumer_client_private_ip" {
   description = "Client instance private address."
   value       = module.kit.consumer_client_private_ip
+}
+
+output "listener_port" {
+  description = "TCP port of the NLB listener (the port through the endpoint)."
+  value       = module.kit.listener_port
+}
+
+output "target_port" {
+  description = "Port JERP listens on in the provider instances."
+  value       = module.kit.target_port
 }

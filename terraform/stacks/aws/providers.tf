@@ -22,5 +22,5 @@ locals {
   # Same account: the account itself may create endpoints (the seed's setup).
   allowed_principals      = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
   attach_instance_profile = true
-  enable_ssm_endpoints    = true
+  create_ssm_endpoints    = true
 }

@@ -21,7 +21,7 @@ locals {
   ami_id                  = var.ami_id
   allowed_principals      = ["arn:aws:iam::000000000000:root"] # LocalStack's default account
   attach_instance_profile = false                              # LocalStack EC2 cannot see IAM instance profiles
-  enable_ssm_endpoints    = false
+  create_ssm_endpoints    = false
 }
 
 provider "aws" {
