@@ -1,8 +1,8 @@
 """`make lint`: every static check the project keeps, in one place.
 
 Runs ruff (lint and format check), mypy, ``terraform fmt -check``, ``terraform validate`` on
-each stack and checkov on ``terraform/``. Each tool's own output is shown; the run fails if
-any of them fails, after running all of them so one run shows every problem.
+each stack and example, and checkov on ``terraform/``. Each tool's own output is shown; the
+run fails if any of them fails, after running all of them so one run shows every problem.
 """
 
 from __future__ import annotations
@@ -38,24 +38,27 @@ def lint_steps(terraform_bin: str = "terraform") -> list[Step]:
         Step("mypy", [_venv_tool("mypy")]),
         Step("terraform fmt", [terraform_bin, "fmt", "-check", "-recursive", "terraform"]),
     ]
-    stacks = sorted(
+    # Every root configuration: the stacks and the examples readers copy.
+    roots = [
         p
-        for p in (REPO_ROOT / "terraform" / "stacks").glob("*")
+        for kind in ("stacks", "examples")
+        for p in sorted((REPO_ROOT / "terraform" / kind).glob("*"))
         if p.is_dir() and not p.name.startswith("_")
-    )
-    for stack in stacks:
+    ]
+    for root in roots:
+        label = f"{root.parent.name}/{root.name}"
         steps.append(
             Step(
-                f"terraform init ({stack.name})",
+                f"terraform init ({label})",
                 [terraform_bin, "init", "-backend=false", "-input=false", "-no-color"],
-                stack,
+                root,
             )
         )
         steps.append(
             Step(
-                f"terraform validate ({stack.name})",
+                f"terraform validate ({label})",
                 [terraform_bin, "validate", "-no-color"],
-                stack,
+                root,
             )
         )
     steps.append(
