@@ -5,6 +5,12 @@ a newer Python than the kit (``warnings.deprecated``: 3.13+). The plug-in in
 ``harness/controlplane/localstack_plugin`` is installed into that venv and loaded by
 LocalStack through its entry points. ``LOCALSTACK_ENDPOINT`` points the harness at a LocalStack
 that is already running instead (then nothing here starts or stops anything).
+
+Everything LocalStack writes goes under ``<state dir>/localstack/`` (its filesystem root, its
+temporary directory, and S3's object store, which LocalStack otherwise keeps in a fixed
+``/tmp/localstack-s3-storage`` shared by every LocalStack on the machine); stopping it removes
+that directory. A LocalStack the harness starts is recorded the moment it is spawned, so a
+harness killed while waiting for it to answer leaves a record the next run acts on.
 """
 
 from __future__ import annotations
@@ -39,6 +45,13 @@ REQUIREMENTS = (
     "service-identity",
 )
 RECORD = "localstack.json"
+# LocalStack's S3 provider reads its store's root from this module constant when it is
+# created; set it before LocalStack starts (there is no setting for it).
+_LAUNCH = (
+    "import sys; import localstack.services.s3.provider as s3; "
+    "s3.DEFAULT_S3_TMP_DIR = sys.argv.pop(1); "
+    "from localstack.runtime.main import main; main()"
+)
 
 
 def _python_version(python: str) -> tuple[int, int] | None:
@@ -151,6 +164,8 @@ class LocalStackProcess(Lifecycle):
         self.data_dir = settings.state_dir / "localstack"
         self.log_path = settings.state_dir / "localstack.log"
         self.pid: int | None = None
+        # Set by start_detached: where to record the process as soon as it is spawned.
+        self.record_path: Path | None = None
 
     def _env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCALSTACK_"))}
@@ -160,6 +175,7 @@ class LocalStackProcess(Lifecycle):
             EAGER_SERVICE_LOADING="1",
             PROVIDER_OVERRIDE_EC2="jerp",
             FILESYSTEM_ROOT=str(self.data_dir),
+            TMPDIR=str(self.data_dir / "tmp"),
             DNS_ADDRESS="0",
             OVERRIDE_IN_DOCKER="0",
             SKIP_SSL_CERT_DOWNLOAD="1",
@@ -176,10 +192,10 @@ class LocalStackProcess(Lifecycle):
                 "LOCALSTACK_PORT to a free port, or LOCALSTACK_ENDPOINT to use that LocalStack",
             )
         venv = ensure_localstack_venv(self.settings)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "tmp").mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
-                [str(venv / "bin" / "python"), "-m", "localstack.runtime.main"],
+                [str(venv / "bin" / "python"), "-c", _LAUNCH, str(self.data_dir / "s3")],
                 env=self._env(),
                 cwd=self.data_dir,
                 stdin=subprocess.DEVNULL,
@@ -188,10 +204,12 @@ class LocalStackProcess(Lifecycle):
                 start_new_session=True,
             )
         self.pid = proc.pid
+        self._write_record(ready=False)
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             doc = health(self.url, timeout_s=1.0)
             if doc and doc.get("services"):
+                self._write_record(ready=True)
                 return self
             if proc.poll() is not None:
                 self.pid = None
@@ -209,11 +227,19 @@ class LocalStackProcess(Lifecycle):
                 )
             time.sleep(0.3)
 
+    def _write_record(self, ready: bool) -> None:
+        if self.record_path is None or self.pid is None:
+            return
+        ident = ProcessId.of(self.pid)
+        record = {**(ident.record() if ident else {"pid": self.pid}), "url": self.url}
+        self.record_path.write_text(json.dumps({**record, "ready": ready}))
+
     def stop(self) -> None:
         if self.pid is None:
             return
         _terminate_group(self.pid)
         self.pid = None
+        shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def _terminate_group(pid: int, timeout_s: float = 20.0) -> None:
@@ -261,33 +287,36 @@ def start_detached(settings: HarnessSettings) -> str:
             )
         return settings.localstack_url
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    process = LocalStackProcess(settings).start()
-    assert process.pid is not None
-    ident = ProcessId.of(process.pid)
-    record = {**(ident.record() if ident else {"pid": process.pid}), "url": process.url}
-    _record_path(settings).write_text(json.dumps(record))
-    return process.url
+    process = LocalStackProcess(settings)
+    process.record_path = _record_path(settings)
+    return process.start().url
 
 
 def ensure_running(settings: HarnessSettings) -> bool:
-    """Make sure a LocalStack answers; True when this call started it."""
+    """Make sure a LocalStack answers; True when this call started it.
+
+    A LocalStack that answers is adopted (also one whose start a killed harness did not see
+    finish); a recorded one that does not answer (dead, or killed half-way) is stopped and
+    its files removed before a fresh one starts.
+    """
     if is_running(settings):
         return False
-    record = _recorded(settings)
-    if record and isinstance(record.get("pid"), int):
-        stop_detached(settings)  # a recorded LocalStack that no longer answers
+    if _recorded(settings) is not None:
+        stop_detached(settings)
     start_detached(settings)
     return not settings.localstack_endpoint
 
 
 def stop_detached(settings: HarnessSettings) -> None:
-    """Stop the LocalStack ``start_detached`` recorded; nothing to do when there is none."""
+    """Stop the LocalStack ``start_detached`` recorded and remove what it wrote; nothing to
+    do when there is none."""
     record = _recorded(settings)
     if record is None:
         return
     ident = ProcessId.from_record(record)
     if ident is not None and ident.alive():
         _terminate_group(ident.pid)
+    shutil.rmtree(settings.state_dir / "localstack", ignore_errors=True)
     _record_path(settings).unlink(missing_ok=True)
 
 

@@ -1,16 +1,22 @@
-"""LocalStack lifecycle without LocalStack: Python discovery, recorded state, port checks."""
+"""LocalStack lifecycle: Python discovery, recorded state, recovery of a LocalStack left by a
+killed harness, port checks (without LocalStack), and where a real one writes (integration)."""
 
 from __future__ import annotations
 
 import json
 import socket
 import stat
+import subprocess
+import tempfile
+import uuid
 from pathlib import Path
 
+import boto3
 import pytest
 
 from harness.controlplane import localstack
 from harness.errors import LocalStackError, PrerequisiteError
+from harness.processes import ProcessId
 from harness.settings import HarnessSettings, load_settings
 
 
@@ -52,7 +58,7 @@ def test_no_python_anywhere_says_how_to_install(
 ) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
-    monkeypatch.setattr(localstack.Path, "home", lambda: tmp_path)
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
     with pytest.raises(PrerequisiteError) as info:
         localstack.find_python(None)
     assert "pyenv install" in info.value.hint
@@ -112,3 +118,82 @@ def test_external_endpoint_that_does_not_answer_is_reported(tmp_path: Path) -> N
     with pytest.raises(LocalStackError) as info:
         localstack.start_detached(settings)
     assert "LOCALSTACK_ENDPOINT" in str(info.value)
+
+
+def test_everything_localstack_writes_is_under_the_state_directory(tmp_path: Path) -> None:
+    settings = _settings(tmp_path)
+    process = localstack.LocalStackProcess(settings)
+    env = process._env()
+    root = settings.state_dir / "localstack"
+    assert env["FILESYSTEM_ROOT"] == str(root)
+    assert env["TMPDIR"] == str(root / "tmp")
+    # S3's store is a module constant in LocalStack, set by the launch line before it starts.
+    assert "DEFAULT_S3_TMP_DIR = sys.argv.pop(1)" in localstack._LAUNCH
+
+
+def _spawn_unanswering(settings: HarnessSettings, ready: bool) -> subprocess.Popen[bytes]:
+    """A process recorded as our LocalStack that never answers (killed half-way through its
+    start, as a harness killed with SIGKILL leaves it)."""
+    proc = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    ident = ProcessId.of(proc.pid)
+    assert ident is not None
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    (settings.state_dir / "localstack" / "s3").mkdir(parents=True)
+    (settings.state_dir / localstack.RECORD).write_text(
+        json.dumps({**ident.record(), "url": settings.localstack_url, "ready": ready})
+    )
+    return proc
+
+
+def test_recorded_localstack_that_does_not_answer_is_stopped_before_a_fresh_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = _settings(tmp_path, LOCALSTACK_PORT=_closed_port())
+    stale = _spawn_unanswering(settings, ready=False)
+    started: list[bool] = []
+
+    def fake_start(s: HarnessSettings) -> str:
+        # The stale one is gone, with its files, before the new one starts.
+        started.append(stale.poll() is not None)
+        assert not (s.state_dir / "localstack").exists()
+        return s.localstack_url
+
+    monkeypatch.setattr(localstack, "start_detached", fake_start)
+    assert localstack.ensure_running(settings) is True
+    assert started == [True]
+    assert not (settings.state_dir / localstack.RECORD).exists()
+
+
+def test_stop_detached_removes_localstack_files(tmp_path: Path) -> None:
+    settings = _settings(tmp_path, LOCALSTACK_PORT=_closed_port())
+    proc = _spawn_unanswering(settings, ready=True)
+    localstack.stop_detached(settings)
+    assert proc.wait(timeout=5) is not None
+    assert not (settings.state_dir / "localstack").exists()
+    assert not (settings.state_dir / localstack.RECORD).exists()
+
+
+@pytest.mark.integration
+def test_s3_objects_are_stored_under_the_state_directory(
+    localstack: localstack.LocalStackProcess, ls_settings: HarnessSettings
+) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=localstack.url,
+        region_name="ap-northeast-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    bucket = f"jerp-placement-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
+    )
+    s3.put_object(Bucket=bucket, Key="wheel.whl", Body=b"x" * 1024)
+    try:
+        store = ls_settings.state_dir / "localstack" / "s3"
+        assert any(bucket in str(p) for p in store.rglob("*")), f"no {bucket} under {store}"
+        shared = Path(tempfile.gettempdir()) / "localstack-s3-storage"
+        assert not any(bucket in str(p) for p in shared.rglob("*"))
+    finally:
+        s3.delete_object(Bucket=bucket, Key="wheel.whl")
+        s3.delete_bucket(Bucket=bucket)
