@@ -73,16 +73,18 @@ class ServedByAndAccessLog:
 
     def _log(self, scope: Scope, status: int, started: float) -> None:
         client = scope.get("client")
-        peer = encode_basestring(f"{client[0]}:{client[1]}") if client else "null"
-        self._pending.append(
-            f'{{"ts":{time.time():.3f},"client":{peer},'
-            f'"method":{encode_basestring(scope["method"])},'
+        # Only the path can hold characters JSON must escape: the server has already checked
+        # that the method is an HTTP token, and the client is an address and a port number.
+        peer = f'"{client[0]}:{client[1]}"' if client else "null"
+        pending = self._pending
+        pending.append(
+            f'{{"ts":{time.time():.3f},"client":{peer},"method":"{scope["method"]}",'
             f'"path":{encode_basestring(scope["path"])},"status":{status},'
             f'"ms":{(time.perf_counter() - started) * 1000:.3f}{self._line_tail}'
         )
-        if len(self._pending) == 1:
+        if len(pending) == 1:
             asyncio.get_running_loop().call_later(FLUSH_DELAY_S, self.flush)
-        elif len(self._pending) >= BATCH_MAX:
+        elif len(pending) >= BATCH_MAX:
             self.flush()
 
     def flush(self) -> None:
