@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 HARNESS := $(PY) -m harness
 export STACK
 
-.PHONY: help venv lint fmt test test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean
+.PHONY: help venv preflight debian-packages-deploy debian-packages-test lint fmt test test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -23,6 +23,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 venv: $(VENV)/.installed ## Create the Python virtualenv (pinned by constraints.txt)
 
+preflight: venv ## Check every prerequisite of deploy (and `make test`: FOR=test), each with its fix
+	$(HARNESS) preflight --for $(or $(FOR),deploy)
+
 lint: venv ## ruff, mypy, terraform fmt/validate, checkov
 	$(PY) -m harness lint
 
@@ -31,7 +34,13 @@ fmt: venv ## Format Python and Terraform in place
 	$(VENV)/bin/ruff check --fix jerp harness tests bench
 	terraform fmt -recursive terraform
 
-test: venv ## Lint, then the whole pytest suite (unit, integration, end-to-end as root)
+# Before the virtualenv exists (stdlib only): as root on Debian/Ubuntu, install the Debian
+# packages the command needs, saying which; the harness's preflight then checks the rest.
+debian-packages-deploy debian-packages-test: debian-packages-%:
+	$(PYTHON) -m harness.preflight --for $* --install
+
+test: debian-packages-test venv ## Preflight, lint, then the whole pytest suite (unit, integration, end-to-end as root)
+	$(HARNESS) preflight --for test
 	$(PY) -m harness lint
 	$(PY) -m harness localstack install
 	$(PY) -m pytest
@@ -39,7 +48,7 @@ test: venv ## Lint, then the whole pytest suite (unit, integration, end-to-end a
 test-fast: venv ## Unit tests only (no LocalStack, no root)
 	$(PY) -m pytest -m 'not integration and not e2e and not docker and not root'
 
-deploy: venv ## Deploy the PrivateLink wiring (STACK=local|aws) and show the outputs
+deploy: debian-packages-deploy venv ## Deploy the PrivateLink wiring (STACK=local|aws) and show the outputs
 	$(HARNESS) deploy
 
 plan: venv ## Show the Terraform plan for STACK

@@ -77,6 +77,14 @@ def _transcripts(args: argparse.Namespace, settings: HarnessSettings) -> int:
     return 0
 
 
+def _preflight(args: argparse.Namespace, settings: HarnessSettings) -> int:
+    from harness import preflight
+
+    preflight.require(settings, args.purpose)
+    print(f"preflight: everything `{args.purpose}` needs is here")
+    return 0
+
+
 def _lint(args: argparse.Namespace, settings: HarnessSettings) -> int:
     from harness.lint import run_lint
 
@@ -144,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     graph = add("graph", _graph, "draw the deployed topology with graphviz")
     graph.add_argument("--out", default="reports/topology.svg", help="output file (.svg/.png)")
     add("transcripts", _transcripts, "print the seed's nslookup and curl transcripts, live")
+    pre = add("preflight", _preflight, "check every prerequisite at once, each with its fix")
+    pre.add_argument("--for", dest="purpose", choices=["deploy", "test"], default="deploy")
     add("lint", _lint, "ruff, mypy, terraform fmt/validate, checkov")
     ls = add("localstack", _localstack, "install, start or stop the local LocalStack")
     ls.add_argument("action", choices=["install", "start", "stop"])

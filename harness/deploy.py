@@ -6,7 +6,11 @@ JERP) converged to what LocalStack holds. ``STACK=aws``: Terraform apply of
 ``terraform/stacks/aws`` against the account in the environment's credentials.
 
 A deploy that fails or is interrupted stops what that same call started, so nothing is left
-half-created; ``destroy`` stops everything, whatever started it.
+half-created; ``destroy`` stops everything, whatever started it. Both first check every
+prerequisite (``harness.preflight``) and take the state directory's lock (one command at a
+time); a deploy killed at any point (``kill -9``) is picked up by the next one: a recorded
+LocalStack is adopted when it answers and replaced when not, a left-over Terraform is stopped
+before it touches the state, and a running data-plane daemon is adopted.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 from harness.controlplane.aws import AwsClients
 from harness.errors import PrerequisiteError, StackNotDeployedError
 from harness.settings import REPO_ROOT, HarnessSettings
+from harness.statelock import StateLock
 
 NEXT_STEPS = """\
 Next:
@@ -131,12 +136,26 @@ def _stop_localstack_and_forget_state(settings: HarnessSettings) -> None:
 
 def _forget_terraform_state(settings: HarnessSettings) -> None:
     state = _state_file(settings)
-    state.unlink(missing_ok=True)
-    state.with_name(state.name + ".backup").unlink(missing_ok=True)
+    for path in (state, state.with_name(f"{state.name}.backup")):
+        path.unlink(missing_ok=True)
+    # The local backend's lock note, left when a Terraform was killed.
+    state.with_name(f".{state.name}.lock.info").unlink(missing_ok=True)
 
 
 def deploy(settings: HarnessSettings) -> Deployment:
     """Deploy ``settings.stack`` and return its outputs; idempotent when run again."""
+    from harness import preflight
+
+    t0 = time.monotonic()
+    preflight.require(settings, "deploy")
+    spent = time.monotonic() - t0
+    with StateLock(settings.state_dir, "deploy"):
+        deployment = _deploy(settings)
+    deployment.timings = {"preflight": spent, **deployment.timings}
+    return deployment
+
+
+def _deploy(settings: HarnessSettings) -> Deployment:
     timings: dict[str, float] = {}
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     clients = AwsClients.from_settings(settings)
@@ -198,6 +217,11 @@ def plan(settings: HarnessSettings) -> Any:
 
 def destroy(settings: HarnessSettings) -> None:
     """Tear down the stack; for local also the data plane and LocalStack. Safe to repeat."""
+    with StateLock(settings.state_dir, "destroy"):
+        _destroy(settings)
+
+
+def _destroy(settings: HarnessSettings) -> None:
     if settings.stack == "aws":
         clients = AwsClients.from_settings(settings)
         _require_aws_credentials(clients)
