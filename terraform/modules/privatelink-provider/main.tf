@@ -48,6 +48,15 @@ resource "aws_s3_bucket" "wheelhouse" {
   bucket_prefix = "${var.name}-wheelhouse-"
   force_destroy = true
   tags          = merge(var.tags, { Name = "${var.name}-wheelhouse" })
+
+  # A precondition (checked on plan and apply, not on destroy) rather than a validation, so a
+  # missing wheelhouse never blocks tearing the stack down.
+  lifecycle {
+    precondition {
+      condition     = length(local.wheels) > 0
+      error_message = "wheelhouse_dir ${var.wheelhouse_dir} holds no *.whl files, so the instances would have nothing to install: build it with `make wheelhouse`."
+    }
+  }
 }
 
 resource "aws_s3_bucket_public_access_block" "wheelhouse" {

@@ -112,10 +112,8 @@ variable "wheelhouse_dir" {
   type        = string
   description = "Directory of wheels (JERP and its dependencies) the instances install offline; `make wheelhouse` builds it."
   nullable    = false
-  validation {
-    condition     = length(fileset(var.wheelhouse_dir, "*.whl")) > 0
-    error_message = "wheelhouse_dir ${var.wheelhouse_dir} holds no *.whl files, so the instances would have nothing to install: build it with `make wheelhouse`."
-  }
+  # Checked by a precondition in the provider module, not here: a validation would also stop
+  # `terraform destroy` once the directory is gone.
 }
 
 variable "tags" {

@@ -150,9 +150,8 @@ run "names_amis_ports_principals_tags_rejected" {
     target_port        = 70000
     allowed_principals = ["arn:aws:iam::123:root", "arn:aws:iam::123:root"]
     tags               = { Name = "mine", "aws:reserved" = "x" }
-    wheelhouse_dir     = "../../tests/mocks"
   }
-  expect_failures = [var.name, var.ami_id, var.consumer_ami_id, var.listener_port, var.target_port, var.allowed_principals, var.tags, var.wheelhouse_dir]
+  expect_failures = [var.name, var.ami_id, var.consumer_ami_id, var.listener_port, var.target_port, var.allowed_principals, var.tags]
 }
 
 run "name_with_capitals_and_fractional_port" {

@@ -111,7 +111,7 @@ run "empty_wheelhouse" {
   variables {
     wheelhouse_dir = "../../tests/mocks"
   }
-  expect_failures = [var.wheelhouse_dir]
+  expect_failures = [aws_s3_bucket.wheelhouse]
 }
 
 run "health_check_interval_nlb_cannot_run" {
