@@ -1,23 +1,40 @@
 # The whole harness in one privileged container, for machines without root or without Linux:
-#   make harness-image
-#   docker run --rm -it --privileged jerp-harness make deploy check destroy
-# The emulator's namespaces, bridges and nftables rules then live inside the container's own
-# network namespace, never the host's. Build context: prepared by `harness image build`
-# (the repository plus the host's terraform binary when there is one).
-# BASE_IMAGE needs Debian bookworm; LocalStack needs Python >= 3.12, which the default
-# (official python:3.12 slim) provides at /usr/local/bin/python3.12.
-ARG BASE_IMAGE=python:3.12-slim-bookworm
+#   make harness-image      (or: python -m harness image build)
+#   docker run --rm --privileged jerp-harness deploy check destroy
+# The emulator's namespaces, bridges and nftables rules live inside the container's own network
+# namespace, never the host's; LocalStack runs inside the container as a process.
+# Build context (prepared by `harness image build`): repo/ (the committed tree, `git archive`)
+# and bin/terraform (the host's binary: Terraform is not a Debian package).
+# The hashicorp/aws provider is downloaded from the registry at `deploy`, or, offline, read from
+# a mirror mounted at Terraform's implied local mirror directory:
+#   docker run ... -v /path/to/mirror:/usr/local/share/terraform/plugins:ro jerp-harness ...
+# BASE_IMAGE: any Debian trixie (or newer) based image; LocalStack needs Python >= 3.13, which
+# trixie's python3 is. With no registry, `harness image build --debootstrap-base` makes one.
+ARG BASE_IMAGE=python:3.13-slim-trixie
 FROM ${BASE_IMAGE}
+SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      haproxy dnsmasq-base nftables iproute2 procps psmisc curl wrk dnsutils graphviz \
-      make git ca-certificates python3 python3-venv unzip \
+      haproxy dnsmasq-base nftables iproute2 procps psmisc curl bind9-dnsutils \
+      make ca-certificates python3 python3-venv \
  && rm -rf /var/lib/apt/lists/*
-COPY bin/ /usr/local/bin/
+RUN python3 -c 'import sys; v = sys.version_info; assert v >= (3, 13), \
+      f"BASE_IMAGE has Python {v.major}.{v.minor}; LocalStack needs >= 3.13 (use a trixie base)"'
+COPY bin/terraform /usr/local/bin/terraform
+RUN terraform version
 COPY repo/ /opt/jerp-kit/
 WORKDIR /opt/jerp-kit
-# Build both virtualenvs at image build time so `make deploy` starts at once.
-RUN make venv && (.venv/bin/python -m harness localstack install || \
-      echo "LocalStack venv not built: no Python >= 3.12 in this base image")
+# The kit with its run-time extras only (lint and test tools stay out of the image); the stamp
+# is the Makefile's, so `make deploy` in the container does not reinstall.
+RUN python3 -m venv .venv \
+ && .venv/bin/pip install --no-cache-dir --quiet -c constraints.txt -e '.[harness]' \
+ && touch .venv/.installed
+# LocalStack's own virtualenv with the plug-in, and the wheelhouse the EC2 instances install:
+# both built now so `deploy` starts at once and needs no PyPI.
+RUN .venv/bin/python -m harness localstack install \
+ && .venv/bin/python -m harness.packaging.wheelhouse .harness/wheelhouse \
+ && rm -rf /root/.cache
+# No version check against checkpoint-api.hashicorp.com: the container may have no network.
+ENV CHECKPOINT_DISABLE=1
 ENTRYPOINT ["make"]
 CMD ["deploy", "check"]

@@ -113,15 +113,13 @@ def _image(args: argparse.Namespace, settings: HarnessSettings) -> int:
     import os
 
     from harness.packaging.docker_engine import DockerEngine
-    from harness.packaging.images import build_harness_image, debian_base_image
+    from harness.packaging.images import TRIXIE_BASE, build_harness_image, debian_base_image
 
     with DockerEngine(settings.state_dir, existing_host=os.environ.get("DOCKER_HOST")) as engine:
         base = args.base_image
         if args.debootstrap_base:
             # No registry: a Debian base made here, with apt working inside the build.
-            base = debian_base_image(
-                engine, settings.state_dir / "images", ("ca-certificates",), "jerp-debian:bookworm"
-            )
+            base = debian_base_image(engine, settings.state_dir / "images", TRIXIE_BASE)
         print(build_harness_image(engine, settings.state_dir, settings.terraform_bin, base))
     return 0
 
@@ -162,7 +160,9 @@ def build_parser() -> argparse.ArgumentParser:
     image = add("image", _image, "build the all-in-one harness image")
     image.add_argument("action", choices=["build"])
     image.add_argument(
-        "--base-image", default="python:3.12-slim-bookworm", help="Debian bookworm based image"
+        "--base-image",
+        default="python:3.13-slim-trixie",
+        help="Debian trixie (Python 3.13) based image",
     )
     image.add_argument(
         "--debootstrap-base",

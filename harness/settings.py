@@ -6,6 +6,7 @@ Nothing below the CLI reads ``os.environ``; it receives a :class:`HarnessSetting
 from __future__ import annotations
 
 import re
+from importlib.metadata import version
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from harness.errors import SettingsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# The kit's version has one source, pyproject.toml, read through the installed metadata.
+VERSION = version("jerp-privatelink")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 
@@ -42,6 +45,22 @@ class HarnessSettings(BaseSettings):
         None,
         alias="LOCALSTACK_VENV",
         description="LocalStack virtualenv (default .venv-localstack)",
+    )
+    localstack_mode: Literal["host", "container"] = Field(
+        "host",
+        alias="LOCALSTACK_MODE",
+        description="host: a process from PyPI (no Docker, no token); container: the image "
+        "LOCALSTACK_IMAGE through testcontainers",
+    )
+    localstack_image: str = Field(
+        "jerp-localstack:latest",
+        alias="LOCALSTACK_IMAGE",
+        description="container mode: LocalStack with the plug-in (docker/localstack.Dockerfile)",
+    )
+    localstack_version: Literal["2026.3.0", "4.14.0"] = Field(
+        "2026.3.0",
+        alias="LOCALSTACK_VERSION",
+        description="host mode: the localstack-core release the plug-in runs on",
     )
     state_dir: Path = Field(REPO_ROOT / ".harness", alias="HARNESS_STATE_DIR")
     terraform_bin: str = Field("terraform", alias="TERRAFORM")

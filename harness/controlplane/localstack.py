@@ -37,8 +37,14 @@ PLUGIN_DIR = Path(__file__).resolve().parent / "localstack_plugin"
 CONSTRAINTS = PLUGIN_DIR / "constraints.txt"
 MIN_PYTHON = (3, 13)
 SERVICES = "ec2,elbv2,s3,iam,sts,ssm"
+# The localstack-core releases the plug-in is tested on (LOCALSTACK_VERSION), each with the
+# constraints its virtualenv is pinned by: 4.14.0 pins older boto3/botocore/awscli.
+CONSTRAINTS_BY_VERSION = {
+    "2026.3.0": CONSTRAINTS,
+    "4.14.0": PLUGIN_DIR / "constraints-4.14.0.txt",
+}
+DEFAULT_VERSION = "2026.3.0"
 REQUIREMENTS = (
-    "localstack-core[runtime]==2026.3.0",
     "cbor2<6",
     "pyopenssl==25.1.0",
     "cryptography==45.0.7",
@@ -94,12 +100,18 @@ def find_python(explicit: str | None) -> str:
 
 
 def _venv_dir(settings: HarnessSettings) -> Path:
-    return settings.localstack_venv or REPO_ROOT / ".venv-localstack"
+    if settings.localstack_venv:
+        return settings.localstack_venv
+    suffix = (
+        "" if settings.localstack_version == DEFAULT_VERSION else f"-{settings.localstack_version}"
+    )
+    return REPO_ROOT / f".venv-localstack{suffix}"
 
 
-def _fingerprint() -> str:
-    digest = hashlib.sha256()
-    for path in [CONSTRAINTS, PLUGIN_DIR / "pyproject.toml", *sorted(PLUGIN_DIR.glob("*/*.py"))]:
+def _fingerprint(version: str) -> str:
+    digest = hashlib.sha256(version.encode())
+    constraints = CONSTRAINTS_BY_VERSION[version]
+    for path in [constraints, PLUGIN_DIR / "pyproject.toml", *sorted(PLUGIN_DIR.glob("*/*.py"))]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -108,7 +120,8 @@ def ensure_localstack_venv(settings: HarnessSettings) -> Path:
     """Build (or reuse) LocalStack's virtualenv with pinned versions and the plug-in."""
     venv = _venv_dir(settings)
     stamp = venv / ".jerp-stamp"
-    fingerprint = _fingerprint()
+    version = settings.localstack_version
+    fingerprint = _fingerprint(version)
     if stamp.exists() and stamp.read_text() == fingerprint:
         return venv
     python = find_python(settings.localstack_python)
@@ -116,7 +129,13 @@ def ensure_localstack_venv(settings: HarnessSettings) -> Path:
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
     for argv in (
-        [*pip, "-c", str(CONSTRAINTS), *REQUIREMENTS],
+        [
+            *pip,
+            "-c",
+            str(CONSTRAINTS_BY_VERSION[version]),
+            f"localstack-core[runtime]=={version}",
+            *REQUIREMENTS,
+        ],
         [*pip, "--no-deps", "--force-reinstall", str(PLUGIN_DIR)],
     ):
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -287,6 +306,10 @@ def start_detached(settings: HarnessSettings) -> str:
             )
         return settings.localstack_url
     settings.state_dir.mkdir(parents=True, exist_ok=True)
+    if settings.localstack_mode == "container":
+        from harness.controlplane import localstack_container
+
+        return localstack_container.start_detached(settings, _record_path(settings))
     process = LocalStackProcess(settings)
     process.record_path = _record_path(settings)
     return process.start().url
@@ -313,6 +336,12 @@ def stop_detached(settings: HarnessSettings) -> None:
     record = _recorded(settings)
     if record is None:
         return
+    if "container" in record:
+        from harness.controlplane import localstack_container
+
+        localstack_container.stop_detached(settings, record)
+        _record_path(settings).unlink(missing_ok=True)
+        return
     ident = ProcessId.from_record(record)
     if ident is not None and ident.alive():
         _terminate_group(ident.pid)
@@ -327,4 +356,8 @@ def describe(settings: HarnessSettings) -> str:
         return f"external {settings.localstack_url} ({'answering' if answering else 'down'})"
     if record is None:
         return "not started by the harness" + (" (something answers there)" if answering else "")
+    if "container" in record:
+        return f"container {str(record['container'])[:12]} at {record.get('url')} " + (
+            "(up)" if answering else "(down)"
+        )
     return f"pid {record.get('pid')} at {record.get('url')} ({'up' if answering else 'down'})"

@@ -64,7 +64,8 @@ class DockerEngine(Lifecycle):
 
     def start(self) -> DockerEngine:
         if _answers(self.existing_host):
-            self.host = self.existing_host or "unix:///var/run/docker.sock"
+            # "" is Docker's own default: DOCKER_HOST when the caller has one, else the socket.
+            self.host = self.existing_host or ""
             return self
         own = f"unix://{self.socket}"
         if _answers(own):  # a daemon of ours left by an earlier run: reuse it, stop it after
@@ -121,6 +122,15 @@ class DockerEngine(Lifecycle):
             time.sleep(0.5)
         return self
 
+    def answers(self) -> bool:
+        """Whether ``existing_host`` (Docker's default when empty) answers right now."""
+        return _answers(self.existing_host or None)
+
+    def stop_own(self) -> None:
+        """Stop the private daemon an earlier command started (found by its pid file)."""
+        self.owned = True
+        self.stop()
+
     def stop(self) -> None:
         if not self.owned:
             return
@@ -148,4 +158,13 @@ class DockerEngine(Lifecycle):
 
     def env(self) -> dict[str, str]:
         """Environment for docker/compose/testcontainers talking to this engine."""
-        return {"DOCKER_HOST": self.host, "TESTCONTAINERS_RYUK_DISABLED": "true"}
+        # Ryuk, testcontainers' reaper, is an image from a registry; the tests and the
+        # harness remove their containers themselves.
+        env = {"TESTCONTAINERS_RYUK_DISABLED": "true"}
+        if self.host:
+            env["DOCKER_HOST"] = self.host
+        return env
+
+    def subprocess_env(self) -> dict[str, str]:
+        """The caller's environment plus :meth:`env`, for a ``docker`` command."""
+        return {**os.environ, **self.env()}

@@ -1,17 +1,20 @@
-"""Docker images of the project, built with no registry: JERP and the all-in-one harness.
+"""Docker images of the project, built with no registry: JERP, HAProxy, LocalStack, the harness.
 
 Base images come either from a registry (the Dockerfiles' defaults, a laptop's usual case) or,
-here, from ``debootstrap --variant=minbase`` plus ``docker import``; the root-filesystem
-tarball is cached under the state directory so only the first build pays for it.
+with no registry, from ``debootstrap --variant=minbase`` plus ``docker import``. The
+root-filesystem tarball is cached in a directory the caller chooses (a fixed one in CI), named
+after the suite and the package set, so a run debootstraps each base once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
 import tarfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import PrerequisiteError
@@ -19,9 +22,45 @@ from harness.packaging.docker_engine import DockerEngine
 from harness.settings import REPO_ROOT
 
 DOCKER_DIR = REPO_ROOT / "docker"
-DEBIAN_SUITE = "bookworm"
+PLUGIN_DIR = REPO_ROOT / "harness" / "controlplane" / "localstack_plugin"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
 JERP_BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
+
+
+@dataclass(frozen=True)
+class DebianBase:
+    """A minbase Debian image with ``packages``, made by debootstrap (no registry needed)."""
+
+    name: str
+    suite: str
+    packages: tuple[str, ...]
+
+    @property
+    def tag(self) -> str:
+        digest = hashlib.sha256(",".join(sorted(self.packages)).encode()).hexdigest()[:8]
+        return f"{self.name}:{self.suite}-{digest}"
+
+
+# JERP's wheelhouse is built by the kit's Python (3.11), so its image is bookworm (3.11).
+JERP_BASE = DebianBase("jerp-base", "bookworm", JERP_BASE_PACKAGES)
+# The harness and LocalStack need Python >= 3.13: trixie. The data-plane tools are part of
+# the base so the harness build only verifies them; HAProxy for `make dev` comes from it too.
+TRIXIE_BASE = DebianBase(
+    "jerp-trixie-base",
+    "trixie",
+    (
+        *JERP_BASE_PACKAGES,
+        "haproxy",
+        "dnsmasq-base",
+        "nftables",
+        "iproute2",
+        "procps",
+        "psmisc",
+        "curl",
+        "bind9-dnsutils",
+        "make",
+    ),
+)
 
 
 def _run(argv: Sequence[str], engine: DockerEngine | None = None, what: str = "") -> None:
@@ -29,14 +68,15 @@ def _run(argv: Sequence[str], engine: DockerEngine | None = None, what: str = ""
     result = subprocess.run(list(argv), env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise PrerequisiteError(
-            f"{what or argv[0]} failed ({result.returncode}): {result.stderr.strip()[-2000:]}",
+            f"{what or argv[0]} failed ({result.returncode}): "
+            f"{(result.stdout + result.stderr).strip()[-3000:]}",
             hint="read the error above; `docker` needs a running engine, debootstrap needs root",
         )
 
 
-def debian_rootfs(cache_dir: Path, packages: Sequence[str], name: str) -> Path:
-    """A cached minbase Debian root filesystem tarball with ``packages`` installed."""
-    tarball = cache_dir / f"{name}.tar"
+def debian_rootfs(cache_dir: Path, base: DebianBase) -> Path:
+    """The cached root filesystem tarball of ``base`` (debootstrapped on first use)."""
+    tarball = cache_dir / f"{base.tag.replace(':', '-')}.tar"
     if tarball.exists():
         return tarball
     if shutil.which("debootstrap") is None:
@@ -44,19 +84,19 @@ def debian_rootfs(cache_dir: Path, packages: Sequence[str], name: str) -> Path:
             "debootstrap is not installed", hint="apt-get install debootstrap (as root)"
         )
     cache_dir.mkdir(parents=True, exist_ok=True)
-    rootfs = cache_dir / f"{name}.rootfs"
+    rootfs = cache_dir / f"{tarball.stem}.rootfs"
     shutil.rmtree(rootfs, ignore_errors=True)
     try:
         _run(
             [
                 "debootstrap",
                 "--variant=minbase",
-                f"--include={','.join(packages)}",
-                DEBIAN_SUITE,
+                f"--include={','.join(base.packages)}",
+                base.suite,
                 str(rootfs),
                 DEBIAN_MIRROR,
             ],
-            what="debootstrap",
+            what=f"debootstrap {base.suite}",
         )
         shutil.rmtree(rootfs / "var" / "cache" / "apt" / "archives", ignore_errors=True)
         partial = tarball.with_suffix(".partial")
@@ -66,11 +106,6 @@ def debian_rootfs(cache_dir: Path, packages: Sequence[str], name: str) -> Path:
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
     return tarball
-
-
-def import_image(engine: DockerEngine, tarball: Path, tag: str) -> str:
-    _run(["docker", "import", str(tarball), tag], engine, what="docker import")
-    return tag
 
 
 def image_exists(engine: DockerEngine, tag: str) -> bool:
@@ -83,11 +118,31 @@ def image_exists(engine: DockerEngine, tag: str) -> bool:
     return probe.returncode == 0
 
 
-def debian_base_image(
-    engine: DockerEngine, cache_dir: Path, packages: Sequence[str], tag: str
+def debian_base_image(engine: DockerEngine, cache_dir: Path, base: DebianBase) -> str:
+    """``base`` imported into ``engine`` (once), its tag returned."""
+    if not image_exists(engine, base.tag):
+        _run(
+            ["docker", "import", str(debian_rootfs(cache_dir, base)), base.tag],
+            engine,
+            what="docker import",
+        )
+    return base.tag
+
+
+def docker_build(
+    engine: DockerEngine,
+    context: Path,
+    tag: str,
+    dockerfile: Path | None = None,
+    build_args: dict[str, str] | None = None,
 ) -> str:
-    if not image_exists(engine, tag):
-        import_image(engine, debian_rootfs(cache_dir, packages, tag.replace(":", "-")), tag)
+    """``docker build`` with the host network (our engine has no bridge); fails loudly."""
+    argv = ["docker", "build", "--network", "host", "-t", tag]
+    if dockerfile is not None:
+        argv += ["-f", str(dockerfile)]
+    for key, value in (build_args or {}).items():
+        argv += ["--build-arg", f"{key}={value}"]
+    _run([*argv, str(context)], engine, what=f"docker build ({tag})")
     return tag
 
 
@@ -104,19 +159,26 @@ def jerp_context(state_dir: Path, wheelhouse: Path) -> Path:
 def build_jerp_image(
     engine: DockerEngine, context: Path, tag: str, base_image: str | None = None
 ) -> str:
-    argv = ["docker", "build", "--network", "host", "-t", tag]
-    if base_image:
-        argv += ["--build-arg", f"BASE_IMAGE={base_image}"]
-    _run([*argv, str(context)], engine, what="docker build (JERP image)")
-    return tag
+    args = {"BASE_IMAGE": base_image} if base_image else None
+    return docker_build(engine, context, tag, build_args=args)
 
 
 HARNESS_IMAGE = "jerp-harness:latest"
-DEFAULT_HARNESS_BASE = "python:3.12-slim-bookworm"
+DEFAULT_HARNESS_BASE = "python:3.13-slim-trixie"
 
 
 def harness_context(state_dir: Path, terraform_bin: str) -> Path:
-    """Build context of ``docker/harness.Dockerfile``: the committed tree and terraform."""
+    """Build context of ``docker/harness.Dockerfile``: the committed tree and terraform.
+
+    Terraform is not a Debian package, so the host's binary is copied in; the provider comes
+    from the registry at run time, or from a mirror mounted at /opt/terraform-providers.
+    """
+    found = shutil.which(terraform_bin)
+    if found is None:
+        raise PrerequisiteError(
+            f"terraform ({terraform_bin}) is not on PATH: the harness image copies the host's",
+            hint="install Terraform >= 1.5 for linux/amd64 (or set TERRAFORM to its path)",
+        )
     context = state_dir / "harness-context"
     shutil.rmtree(context, ignore_errors=True)
     (context / "repo").mkdir(parents=True)
@@ -132,9 +194,7 @@ def harness_context(state_dir: Path, terraform_bin: str) -> Path:
             hint="run it from a git checkout of the kit",
         )
     subprocess.run(["tar", "-x", "-C", str(context / "repo")], input=archive.stdout, check=True)
-    found = shutil.which(terraform_bin)
-    if found:
-        shutil.copy2(found, context / "bin" / "terraform")
+    shutil.copy2(found, context / "bin" / "terraform")
     shutil.copy2(DOCKER_DIR / "harness.Dockerfile", context / "Dockerfile")
     return context
 
@@ -147,19 +207,4 @@ def build_harness_image(
     tag: str = HARNESS_IMAGE,
 ) -> str:
     context = harness_context(state_dir, terraform_bin)
-    _run(
-        [
-            "docker",
-            "build",
-            "--network",
-            "host",
-            "--build-arg",
-            f"BASE_IMAGE={base_image}",
-            "-t",
-            tag,
-            str(context),
-        ],
-        engine,
-        what="docker build (harness image)",
-    )
-    return tag
+    return docker_build(engine, context, tag, build_args={"BASE_IMAGE": base_image})
