@@ -11,4 +11,12 @@ Loaded by LocalStack itself through entry points (see ``pyproject.toml``):
   AWS-shaped endpoint DNS names, ENI addresses inside their subnet, and a service that cannot
   be deleted while it has live endpoints.
 - an ``on_infra_start`` hook adds ``POST /_jerp/target-health`` (see :mod:`.health`).
+- ``GET /_jerp/changes``, a long-polled generation counter of EC2/ELBv2 changes (see
+  :mod:`.changes`).
 """
+
+from jerp_localstack.changes import install as _install_change_notice
+
+# The change notice has no entry point of its own: LocalStack imports this package (for the
+# providers or the hook above) before it serves any request, which is early enough.
+_install_change_notice()
