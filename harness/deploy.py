@@ -22,11 +22,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.controlplane.aws import AwsClients
 from harness.errors import PrerequisiteError, StackNotDeployedError
 from harness.settings import REPO_ROOT, HarnessSettings
+
+if TYPE_CHECKING:
+    from harness.controlplane.terraform import Plan, Terraform
 from harness.statelock import StateLock
 
 NEXT_STEPS = """\
@@ -51,7 +54,7 @@ def _outputs_file(settings: HarnessSettings) -> Path:
     return settings.state_dir / f"outputs-{settings.stack}.json"
 
 
-def _terraform(settings: HarnessSettings) -> Any:
+def _terraform(settings: HarnessSettings) -> Terraform:
     from harness.controlplane.terraform import Terraform
 
     # Terraform gets the caller's environment (TF_CLI_CONFIG_FILE, AWS_* credentials, proxy
@@ -98,7 +101,7 @@ def _require_aws_credentials(clients: AwsClients) -> str:
     import botocore.exceptions
 
     try:
-        identity = clients.client("sts").get_caller_identity()
+        identity = clients.sts().get_caller_identity()
     except (botocore.exceptions.NoCredentialsError, botocore.exceptions.ClientError) as exc:
         raise PrerequisiteError(
             f"no usable AWS credentials for STACK=aws ({exc})",
@@ -208,7 +211,7 @@ def load_deployment(settings: HarnessSettings) -> Deployment:
     return Deployment(settings.stack, outputs, AwsClients.from_settings(settings))
 
 
-def plan(settings: HarnessSettings) -> Any:
+def plan(settings: HarnessSettings) -> Plan:
     tf = _terraform(settings)
     tf.init()
     wheelhouse = settings.state_dir / "wheelhouse"

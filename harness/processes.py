@@ -17,10 +17,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from harness.errors import WaitTimeout
 
 _PROC = Path("/proc")
+T = TypeVar("T")
 
 
 def _stat_fields(pid: int) -> list[str] | None:
@@ -114,26 +116,47 @@ def pid_alive(pid: object, started: object = None) -> bool:
     return started is None or now == started
 
 
+def wait_until(
+    description: str,
+    attempt: Callable[[], T],
+    ok: Callable[[T], bool],
+    timeout_s: float,
+    hint: str = "",
+    *,
+    poll_s: float | None = None,
+    show: Callable[[T], str] = repr,
+) -> T:
+    """Call ``attempt`` until ``ok`` holds for what it returned, and return that value; past
+    the deadline raise WaitTimeout naming the wait and the last value seen (``show(value)``,
+    left out when empty).
+
+    The first attempt is immediate. Without ``poll_s`` the pause grows from 20 ms to 0.5 s, so
+    a condition that already holds costs nothing and a slow one costs little CPU; ``poll_s``
+    fixes the pause for attempts that cost a remote call.
+    """
+    deadline = time.monotonic() + timeout_s
+    delay = poll_s if poll_s is not None else 0.02
+    while True:
+        value = attempt()
+        if ok(value):
+            return value
+        if time.monotonic() >= deadline:
+            last = show(value)
+            raise WaitTimeout(
+                f"timed out after {timeout_s:.0f}s waiting for {description}"
+                + (f"; last: {last}" if last else ""),
+                hint=hint or "see the harness logs under .harness/ for the cause",
+            )
+        time.sleep(delay)
+        if poll_s is None:
+            delay = min(delay * 2, 0.5)
+
+
 def wait_for(
     description: str,
     condition: Callable[[], bool],
     timeout_s: float,
     hint: str = "",
 ) -> None:
-    """Poll ``condition`` until it holds; past the deadline raise WaitTimeout naming the wait.
-
-    The first poll is immediate and the interval grows from 20 ms to 0.5 s, so a condition that
-    is already true costs nothing and a slow one costs little CPU.
-    """
-    deadline = time.monotonic() + timeout_s
-    delay = 0.02
-    while True:
-        if condition():
-            return
-        if time.monotonic() >= deadline:
-            raise WaitTimeout(
-                f"timed out after {timeout_s:.0f}s waiting for {description}",
-                hint=hint or "see the harness logs under .harness/ for the cause",
-            )
-        time.sleep(delay)
-        delay = min(delay * 2, 0.5)
+    """Poll ``condition`` until it holds (:func:`wait_until` for a yes/no condition)."""
+    wait_until(description, condition, bool, timeout_s, hint, show=lambda _: "")

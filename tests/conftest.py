@@ -1,5 +1,6 @@
-"""What every test directory shares: one requirement check per marker, one ``free_port``, and
-one real LocalStack (with the kit's plug-in) per session for the tests that ask for it.
+"""What every test directory shares: one requirement check per marker, one ``free_port``, the
+seed topology (``topology``, from ``tests/seed.py``), and one real LocalStack (with the kit's
+plug-in) per session for the tests that ask for it.
 
 Requirements are declared with markers and checked here, in one place, so a skipped test always
 says exactly what is missing and how to run it:
@@ -22,8 +23,10 @@ import pytest
 
 from harness.controlplane.aws import AwsClients
 from harness.controlplane.localstack import LocalStackProcess, find_python, health
+from harness.dataplane.topology import Topology
 from harness.errors import PrerequisiteError
 from harness.settings import HarnessSettings, load_settings
+from tests.seed import seed_topology
 
 HOW_TO_RUN_ROOT = "run `sudo make test` (or the harness image: README 'Without root')"
 DATAPLANE_TOOLS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "nslookup", "curl")
@@ -38,6 +41,12 @@ APT_PACKAGES = {
     "dot": "graphviz",
     "wrk": "wrk",
 }
+
+
+@pytest.fixture
+def topology() -> Topology:
+    """The seed article's deployment (``tests/seed.py``); variants come from ``seed_topology``."""
+    return seed_topology()
 
 
 def free_port() -> int:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from harness.errors import WaitTimeout
-from harness.processes import ProcessId, pid_alive, start_ticks, wait_for
+from harness.processes import ProcessId, pid_alive, start_ticks, wait_for, wait_until
 
 
 def test_a_fresh_child_is_alive_before_and_after_exec() -> None:
@@ -94,6 +94,16 @@ def test_wait_for_names_what_it_waited_for() -> None:
     calls = []
     wait_for("an immediate truth", lambda: calls.append(1) or True, 0)
     assert calls == [1]
+
+
+def test_wait_until_returns_the_value_that_satisfied_it() -> None:
+    values = iter([1, 2, 3, 4])
+    assert wait_until("a value above 2", lambda: next(values), lambda v: v > 2, 5) == 3
+
+
+def test_wait_until_names_the_last_observation_at_its_deadline() -> None:
+    with pytest.raises(WaitTimeout, match=r"waiting for a green light; last: 'red'"):
+        wait_until("a green light", lambda: "red", lambda v: v == "green", 0.1, poll_s=0.05)
 
 
 def test_self_is_this_process() -> None:

@@ -16,17 +16,24 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness.checks.probes import ConnectResult, HttpResult, Probe
 from harness.dataplane.topology import Endpoint, LoadBalancer, Subnet, TargetGroup, Topology
 from harness.errors import StackNotDeployedError
+from harness.settings import VERSION, HarnessSettings
+
+if TYPE_CHECKING:
+    from harness.controlplane.aws import AwsClients
+
+# Terraform outputs as `terraform output -json` gives them (JSON values by output name).
+Outputs = Mapping[str, object]
 
 GREETING_NAME = "yundream"
 GREETING = f"Hello {GREETING_NAME}!. How are you"
 GREETING_PATH = f"/user/{GREETING_NAME}"
 REQUESTS_PER_NAME = 6
-NO_ROUTE_PORTS = (22, 80, 8080)
+SSH_PORT = 22  # what a provider host would try first on the consumer client
 
 REQUIRED_OUTPUTS = (
     "nlb_arn",
@@ -41,6 +48,8 @@ REQUIRED_OUTPUTS = (
     "consumer_vpc_id",
     "provider_instance_ids",
     "consumer_client_instance_id",
+    "listener_port",
+    "target_port",
 )
 
 
@@ -90,9 +99,11 @@ class Facts:
     consumer_vpc_id: str
     provider_instance_ids: tuple[str, ...]
     client_instance_id: str
+    listener_port: int  # the NLB listener: the port through the endpoint
+    target_port: int  # where JERP listens on the provider instances
 
     @classmethod
-    def from_outputs(cls, outputs: Mapping[str, Any], topology: Topology) -> Facts:
+    def from_outputs(cls, outputs: Outputs, topology: Topology) -> Facts:
         missing = [key for key in REQUIRED_OUTPUTS if key not in outputs]
         if missing:
             raise StackNotDeployedError(
@@ -107,12 +118,14 @@ class Facts:
             service_id=str(outputs["endpoint_service_id"]),
             endpoint_id=str(outputs["endpoint_id"]),
             regional_dns_name=str(outputs["endpoint_regional_dns_name"]),
-            zonal_dns_names=tuple(sorted(dict(outputs["endpoint_zonal_dns_names"]).items())),
-            endpoint_eni_ids=tuple(outputs["endpoint_eni_ids"]),
+            zonal_dns_names=tuple(sorted(_output_map(outputs, "endpoint_zonal_dns_names").items())),
+            endpoint_eni_ids=_output_list(outputs, "endpoint_eni_ids"),
             provider_vpc_id=str(outputs["provider_vpc_id"]),
             consumer_vpc_id=str(outputs["consumer_vpc_id"]),
-            provider_instance_ids=tuple(outputs["provider_instance_ids"]),
+            provider_instance_ids=_output_list(outputs, "provider_instance_ids"),
             client_instance_id=str(outputs["consumer_client_instance_id"]),
+            listener_port=_output_port(outputs, "listener_port"),
+            target_port=_output_port(outputs, "target_port"),
         )
 
     # What the control plane says about the pieces the checks look at.
@@ -152,6 +165,39 @@ class Facts:
         return endpoint.state if endpoint else "unknown"
 
 
+def _malformed(key: str, value: object, shape: str) -> StackNotDeployedError:
+    return StackNotDeployedError(
+        f"the stack's Terraform output {key} is {value!r}, not {shape}",
+        hint="re-run `make deploy` so the outputs file is written by this version",
+    )
+
+
+def _output_list(outputs: Outputs, key: str) -> tuple[str, ...]:
+    value = outputs[key]
+    if not isinstance(value, list | tuple):
+        raise _malformed(key, value, "a list")
+    return tuple(str(item) for item in value)
+
+
+def _output_map(outputs: Outputs, key: str) -> dict[str, str]:
+    value = outputs[key]
+    if not isinstance(value, Mapping):
+        raise _malformed(key, value, "a map")
+    return {str(k): str(v) for k, v in value.items()}
+
+
+def _output_port(outputs: Outputs, key: str) -> int:
+    value = outputs[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 65536:
+        raise _malformed(key, value, "a TCP port number")
+    return int(value)
+
+
+def _http_host(name: str, port: int) -> str:
+    """``name`` as curl's URL host part: the seed's bare name on port 80."""
+    return name if port == 80 else f"{name}:{port}"
+
+
 def _in_subnets(address: str, subnets: Iterable[Subnet]) -> bool:
     ip = ipaddress.IPv4Address(address)
     return any(ip in subnet.network for subnet in subnets)
@@ -185,10 +231,11 @@ def traffic_hint(facts: Facts) -> str:
     if endpoint and not _endpoint_sg_admits_http(facts, endpoint):
         groups = " ".join(endpoint.security_groups) or "(none)"
         first = endpoint.security_groups[0] if endpoint.security_groups else "<sg>"
+        port = facts.listener_port
         return (
-            f"the endpoint's security groups ({groups}) admit no TCP 80 from the consumer "
+            f"the endpoint's security groups ({groups}) admit no TCP {port} from the consumer "
             f"client: `aws ec2 authorize-security-group-ingress --group-id {first} "
-            f"--protocol tcp --port 80 --cidr {_vpc_cidr(facts, facts.consumer_vpc_id)}`"
+            f"--protocol tcp --port {port} --cidr {_vpc_cidr(facts, facts.consumer_vpc_id)}`"
         )
     if not facts.healthy_targets():
         return (
@@ -225,7 +272,8 @@ def _endpoint_sg_admits_http(facts: Facts, endpoint: Endpoint) -> bool:
     for group in known:
         for rule in group.ingress:
             port_ok = rule.protocol == "-1" or (
-                rule.protocol in ("tcp", "6") and rule.from_port <= 80 <= rule.to_port
+                rule.protocol in ("tcp", "6")
+                and rule.from_port <= facts.listener_port <= rule.to_port
             )
             if not port_ok:
                 continue
@@ -388,7 +436,10 @@ def check_endpoint_dns(probe: Probe, facts: Facts) -> list[CheckResult]:
 def _greeting_urls(facts: Facts) -> list[tuple[str, str]]:
     names = [("regional", facts.regional_dns_name)]
     names += [(f"zonal {az}", dns_name) for az, dns_name in facts.zonal_dns_names]
-    return [(label, f"http://{dns_name}{GREETING_PATH}") for label, dns_name in names]
+    return [
+        (label, f"http://{_http_host(dns_name, facts.listener_port)}{GREETING_PATH}")
+        for label, dns_name in names
+    ]
 
 
 def _describe(result: HttpResult) -> str:
@@ -429,8 +480,9 @@ def check_greeting(probe: Probe, facts: Facts) -> list[CheckResult]:
             hint = traffic_hint(facts)
         elif first.status == 200 and first.body != GREETING:
             hint = (
-                "the body differs from the seed's greeting byte for byte: is the JERP version on "
-                "the instances the one in this repo (`pip show jerp-privatelink`)?"
+                "the body differs from the seed's greeting byte for byte: is the JERP on the "
+                f"instances this kit's version, jerp-privatelink {VERSION} (`pip show "
+                "jerp-privatelink` there)?"
             )
         elif first.served_by not in targets:
             hint = (
@@ -474,58 +526,62 @@ def _describe_connects(results: Sequence[ConnectResult]) -> str:
     return "; ".join(f"{r.address}:{r.port} {r.outcome}" for r in results) or "(nothing tried)"
 
 
-def check_consumer_cannot_reach_provider(probe: Probe, facts: Facts) -> CheckResult:
-    """The consumer client has no path to provider addresses (only the endpoint)."""
-    name = "negative: consumer client cannot reach provider addresses"
-    targets: list[tuple[str, int]] = []
-    for inst in facts.topology.instances:
-        if inst.vpc_id == facts.provider_vpc_id and inst.private_ip:
-            targets.append((inst.private_ip, 8080))
-    lb = facts.load_balancer()
-    for node in lb.nodes if lb else ():
-        targets.append((node.private_ip, 80))
+def _no_connection(
+    probe: Probe,
+    name: str,
+    from_host: str,
+    targets: Sequence[tuple[str, int]],
+    hint: str,
+    nothing_to_try: str,
+) -> CheckResult:
+    """Passes when ``from_host`` opens no TCP connection to any of ``targets``."""
     if not targets:
-        return skipped(name, "the control plane shows no provider addresses to try")
+        return skipped(name, nothing_to_try)
     expected = "no TCP connection (unreachable/timeout) to " + ", ".join(
         f"{a}:{p}" for a, p in targets
     )
-    results = probe.tcp_connect(facts.client_instance_id, targets)
-    observed = _describe_connects(results)
-    leaks = [r for r in results if r.reached]
-    if leaks:
-        return failed(
-            name,
-            expected,
-            observed,
-            "the VPCs are connected some other way (peering, transit gateway, overlapping "
-            "routes): PrivateLink should be the only path; check both VPCs' route tables",
-        )
+    results = probe.tcp_connect(from_host, targets)
+    observed = f"from {from_host}: {_describe_connects(results)}"
+    if any(r.reached for r in results):
+        return failed(name, expected, observed, hint)
     return passed(name, expected, observed)
+
+
+def check_consumer_cannot_reach_provider(probe: Probe, facts: Facts) -> CheckResult:
+    """The consumer client has no path to provider addresses (only the endpoint)."""
+    targets: list[tuple[str, int]] = []
+    for inst in facts.topology.instances:
+        if inst.vpc_id == facts.provider_vpc_id and inst.private_ip:
+            targets.append((inst.private_ip, facts.target_port))
+    lb = facts.load_balancer()
+    for node in lb.nodes if lb else ():
+        targets.append((node.private_ip, facts.listener_port))
+    return _no_connection(
+        probe,
+        "negative: consumer client cannot reach provider addresses",
+        facts.client_instance_id,
+        targets,
+        "the VPCs are connected some other way (peering, transit gateway, overlapping "
+        "routes): PrivateLink should be the only path; check both VPCs' route tables",
+        "the control plane shows no provider addresses to try",
+    )
 
 
 def check_provider_cannot_reach_consumer(probe: Probe, facts: Facts) -> CheckResult:
     """PrivateLink is one way: a provider instance cannot open connections into the consumer."""
-    name = "negative: provider cannot open connections into the consumer VPC"
-    targets = [(ip, 80) for _, ip in sorted(_eni_addresses(facts).values())]
+    targets = [(ip, facts.listener_port) for _, ip in sorted(_eni_addresses(facts).values())]
     client_ip = _client_ip(facts)
     if client_ip:
-        targets.append((client_ip, 22))
-    if not targets:
-        return skipped(name, "the control plane shows no consumer addresses to try")
-    expected = "no TCP connection (unreachable/timeout) to " + ", ".join(
-        f"{a}:{p}" for a, p in targets
+        targets.append((client_ip, SSH_PORT))
+    return _no_connection(
+        probe,
+        "negative: provider cannot open connections into the consumer VPC",
+        facts.provider_host(),
+        targets,
+        "a provider host reached the consumer VPC: PrivateLink never allows that; look for "
+        "VPC peering or a transit gateway between the VPCs",
+        "the control plane shows no consumer addresses to try",
     )
-    results = probe.tcp_connect(facts.provider_host(), targets)
-    observed = f"from {facts.provider_host()}: {_describe_connects(results)}"
-    if any(r.reached for r in results):
-        return failed(
-            name,
-            expected,
-            observed,
-            "a provider host reached the consumer VPC: PrivateLink never allows that; look for "
-            "VPC peering or a transit gateway between the VPCs",
-        )
-    return passed(name, expected, observed)
 
 
 def check_endpoint_state(probe: Probe, facts: Facts) -> CheckResult:
@@ -582,7 +638,8 @@ def check_targets_healthy(probe: Probe, facts: Facts) -> CheckResult:
         expected,
         observed,
         "unhealthy targets get no traffic: check JERP on them (`make exec HOST=<id> CMD='curl -s "
-        "localhost:8080/healthz'`) and that their security group admits the NLB subnets",
+        f"localhost:{facts.target_port}/healthz'`) and that their security group admits the NLB "
+        "subnets",
     )
 
 
@@ -621,35 +678,39 @@ def evaluate(probe: Probe, facts: Facts, checks: Sequence[Check] = ALL_CHECKS) -
 # --- entry points the CLI and `make deploy` call --------------------------------------------
 
 
-def make_probe(settings: Any, clients: Any) -> Probe:
+def make_probe(settings: HarnessSettings, clients: AwsClients) -> Probe:
     """The probe for ``settings.stack``: emulated hosts locally, SSM + public DNS on AWS."""
     from harness.checks.probes import AwsProbe, LocalProbe, hostexec_runner
 
     if settings.stack == "aws":
-        return AwsProbe(clients.client("ssm"))
+        return AwsProbe(clients.ssm())
     return LocalProbe(hostexec_runner(settings))
 
 
-def gather_facts(outputs: Mapping[str, Any], clients: Any) -> Facts:
+def gather_facts(outputs: Outputs, clients: AwsClients) -> Facts:
     from harness.dataplane.inventory import read_topology
 
     return Facts.from_outputs(outputs, read_topology(clients))
 
 
-def run_checks(settings: Any, outputs: Mapping[str, Any], clients: Any) -> list[CheckResult]:
+def run_checks(
+    settings: HarnessSettings, outputs: Outputs, clients: AwsClients
+) -> list[CheckResult]:
     """Every live check against the deployed stack of ``settings.stack``."""
     return evaluate(make_probe(settings, clients), gather_facts(outputs, clients))
 
 
-def transcripts_with(probe: Probe, outputs: Mapping[str, Any]) -> str:
+def transcripts_with(probe: Probe, outputs: Outputs) -> str:
     """The seed's two transcripts, as the real ``nslookup`` and ``curl`` print them.
 
     ``nslookup <NLB name>`` on a provider instance and ``curl <vpce name>/user/yundream`` on
     the consumer client; each preceded by a ``# command`` line like the seed.
     """
     nlb = str(outputs["nlb_dns_name"])
-    vpce = str(outputs["endpoint_regional_dns_name"])
-    provider_host = str(next(iter(outputs["provider_instance_ids"])))
+    vpce = _http_host(
+        str(outputs["endpoint_regional_dns_name"]), _output_port(outputs, "listener_port")
+    )
+    provider_host = _output_list(outputs, "provider_instance_ids")[0]
     client = str(outputs["consumer_client_instance_id"])
     blocks = []
     for host, argv in (
@@ -664,7 +725,7 @@ def transcripts_with(probe: Probe, outputs: Mapping[str, Any]) -> str:
     return "".join(block if block.endswith("\n") else block + "\n" for block in blocks)
 
 
-def transcripts(settings: Any, outputs: Mapping[str, Any]) -> str:
+def transcripts(settings: HarnessSettings, outputs: Outputs) -> str:
     """:func:`transcripts_with` on the stack of ``settings`` (local: the emulated hosts)."""
     from harness.controlplane.aws import AwsClients
 

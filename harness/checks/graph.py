@@ -86,6 +86,8 @@ def to_dot(topology: Topology) -> str:
         service = services.get(endpoint.service_name)
         lbs = [lb for lb in topology.load_balancers if service and lb.arn in _lb_arns(service)]
         clients = [i for i in topology.instances if i.vpc_id == endpoint.vpc_id]
+        ports = ",".join(str(p) for p in sorted({ls.port for lb in lbs for ls in lb.listeners}))
+        http = f"2. HTTP :{ports or '?'}"
         for client in clients:
             lines.append(
                 f"  {_id(client.instance_id)} -> {_id('dns', endpoint.vpc_id)} "
@@ -94,7 +96,7 @@ def to_dot(topology: Topology) -> str:
             for eni in endpoint.interfaces:
                 lines.append(
                     f"  {_id(client.instance_id)} -> {_id(eni.eni_id)} "
-                    f"[label={_q('2. HTTP :80 ' + eni.az)}, {PATH_STYLE}];"
+                    f"[label={_q(f'{http} {eni.az}')}, {PATH_STYLE}];"
                 )
         for eni in endpoint.interfaces:
             for lb in lbs:

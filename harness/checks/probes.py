@@ -21,12 +21,18 @@ import re
 import shlex
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from harness.errors import HarnessError, WaitTimeout
+from harness.processes import wait_until
+
+if TYPE_CHECKING:
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_ssm.type_defs import GetCommandInvocationResultTypeDef
+
+    from harness.settings import HarnessSettings
 
 HTTP_TIMEOUT_S = 5.0
 TCP_TIMEOUT_S = 3.0
@@ -254,7 +260,7 @@ class LocalProbe(_ShellProbe):
         return Resolution(name, addresses, where, "" if addresses else "no A records (NXDOMAIN?)")
 
 
-def hostexec_runner(settings: Any) -> HostRunner:
+def hostexec_runner(settings: HarnessSettings) -> HostRunner:
     """The real runner: :mod:`harness.dataplane.hostexec` resolves the host to its namespace."""
     from harness.dataplane import hostexec
 
@@ -293,24 +299,17 @@ class AwsProbe(_ShellProbe):
     """DNS from this machine; commands on EC2 instances through SSM send-command.
 
     ``ssm`` is a boto3 SSM client; ``poll_s`` is the pause between get-command-invocation
-    polls, ``sleep`` injectable so tests need not wait.
+    polls (each is an API call).
     """
 
     target = "aws"
 
     def __init__(
-        self,
-        ssm: Any,
-        resolver: Resolver = system_resolver,
-        poll_s: float = 1.0,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
+        self, ssm: SSMClient, resolver: Resolver = system_resolver, poll_s: float = 1.0
     ) -> None:
         self._ssm = ssm
         self._resolver = resolver
         self._poll_s = poll_s
-        self._sleep = sleep
-        self._clock = clock
 
     def resolve(self, name: str, from_host: str) -> Resolution:
         where = "this machine (public DNS)"
@@ -340,25 +339,17 @@ class AwsProbe(_ShellProbe):
                 f"Values={host}`",
             ) from exc
         command_id = sent["Command"]["CommandId"]
-        deadline = self._clock() + timeout_s + 30
-        while True:
-            try:
-                inv = self._ssm.get_command_invocation(CommandId=command_id, InstanceId=host)
-            except botocore.exceptions.ClientError as exc:
-                # Right after send-command the invocation may not exist yet.
-                if exc.response["Error"]["Code"] != "InvocationDoesNotExist":
-                    raise
-                inv = {"Status": "Pending"}
-            if inv["Status"] in _SSM_DONE:
-                break
-            if self._clock() >= deadline:
-                raise WaitTimeout(
-                    f"SSM command {command_id} on {host} still {inv['Status']} after "
-                    f"{timeout_s + 30:.0f}s",
-                    hint="check the SSM agent on the instance (`aws ssm list-command-invocations "
-                    f"--command-id {command_id} --details`)",
-                )
-            self._sleep(self._poll_s)
+        inv = wait_until(
+            f"SSM command {command_id} on {host} to finish",
+            lambda: self._invocation(command_id, host),
+            lambda inv: inv is not None and inv["Status"] in _SSM_DONE,
+            timeout_s + 30,  # SSM's own delivery time on top of the command's
+            hint="check the SSM agent on the instance (`aws ssm list-command-invocations "
+            f"--command-id {command_id} --details`)",
+            poll_s=self._poll_s,
+            show=lambda inv: inv["Status"] if inv else "not registered yet",
+        )
+        assert inv is not None  # the condition holds only for a registered invocation
         if inv["Status"] in ("DeliveryTimedOut", "Cancelled", "Cancelling"):
             raise HarnessError(
                 f"SSM command on {host} ended {inv['Status']}",
@@ -370,3 +361,14 @@ class AwsProbe(_ShellProbe):
             str(inv.get("StandardOutputContent", "")),
             str(inv.get("StandardErrorContent", "")),
         )
+
+    def _invocation(self, command_id: str, host: str) -> GetCommandInvocationResultTypeDef | None:
+        """The command's invocation on ``host``; None while SSM has not registered it yet."""
+        import botocore.exceptions
+
+        try:
+            return self._ssm.get_command_invocation(CommandId=command_id, InstanceId=host)
+        except botocore.exceptions.ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvocationDoesNotExist":
+                raise
+            return None

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 
 from harness.settings import HarnessSettings
 
-# LocalStack accepts any credentials; these are its documented test values.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+if TYPE_CHECKING:
+    # boto3-stubs (a dev dependency) types the clients; nothing needs them at run time.
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
+    from mypy_boto3_ssm import SSMClient
+    from mypy_boto3_sts import STSClient
+
+# LocalStack accepts any credentials; "test" is its documented value for both.
+LOCAL_KEY = "test"
 
 
 @dataclass(frozen=True)
@@ -26,8 +33,23 @@ class AwsClients:
             return cls(region=settings.region, endpoint_url=settings.localstack_url)
         return cls(region=settings.region)
 
-    def client(self, service: str) -> Any:
-        kwargs: dict[str, Any] = {"region_name": self.region}
+    def _session(self) -> boto3.session.Session:
         if self.endpoint_url:
-            kwargs.update(endpoint_url=self.endpoint_url, **LOCAL_CREDENTIALS)
-        return boto3.session.Session().client(service, **kwargs)  # type: ignore[call-overload]
+            return boto3.session.Session(
+                aws_access_key_id=LOCAL_KEY,
+                aws_secret_access_key=LOCAL_KEY,
+                region_name=self.region,
+            )
+        return boto3.session.Session(region_name=self.region)
+
+    def ec2(self) -> EC2Client:
+        return self._session().client("ec2", endpoint_url=self.endpoint_url)
+
+    def elbv2(self) -> ElasticLoadBalancingv2Client:
+        return self._session().client("elbv2", endpoint_url=self.endpoint_url)
+
+    def ssm(self) -> SSMClient:
+        return self._session().client("ssm", endpoint_url=self.endpoint_url)
+
+    def sts(self) -> STSClient:
+        return self._session().client("sts", endpoint_url=self.endpoint_url)

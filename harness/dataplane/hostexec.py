@@ -57,16 +57,6 @@ def _require_root() -> None:
         )
 
 
-def run_on_host(
-    settings: HarnessSettings, host: str, command: Sequence[str], timeout_s: float = 30.0
-) -> subprocess.CompletedProcess[str]:
-    """Run ``command`` on ``host`` and capture its output (for checks and tests)."""
-    _require_root()
-    return subprocess.run(
-        host_command(settings, host, command), capture_output=True, text=True, timeout=timeout_s
-    )
-
-
 def exec_on_host(settings: HarnessSettings, host: str, command: Sequence[str]) -> int:
     """Run ``command`` on ``host`` attached to this terminal; its exit status."""
     _require_root()

@@ -8,13 +8,13 @@ endpoint's ``NetworkInterfaceIds``, target health is ``DescribeTargetHealth``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
+from botocore.client import BaseClient
 
 from harness.controlplane.aws import AwsClients
 from harness.dataplane.topology import (
-    DnsEntry,
     Endpoint,
     EndpointInterface,
     EndpointService,
@@ -33,8 +33,12 @@ from harness.dataplane.topology import (
 )
 from harness.errors import HarnessError, LocalStackError
 
+if TYPE_CHECKING:
+    from mypy_boto3_ec2 import EC2Client
+    from mypy_boto3_elbv2 import ElasticLoadBalancingv2Client
 
-def _pages(client: Any, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+
+def _pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
     if client.can_paginate(operation):
         for page in client.get_paginator(operation).paginate(**kwargs):
             yield from page.get(key, [])
@@ -69,8 +73,8 @@ class TopologyReader:
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
-        self.ec2 = clients.client("ec2")
-        self.elbv2 = clients.client("elbv2")
+        self.ec2 = clients.ec2()
+        self.elbv2 = clients.elbv2()
 
     def read(self) -> Topology:
         return _guarded(self.clients, lambda: _read(self.clients.region, self.ec2, self.elbv2))
@@ -91,7 +95,7 @@ def _guarded(clients: AwsClients, read: Callable[[], Topology]) -> Topology:
         ) from exc
 
 
-def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
+def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> Topology:
 
     subnets_by_vpc: dict[str, list[Subnet]] = {}
     for s in _pages(ec2, "describe_subnets", "Subnets"):
@@ -184,7 +188,6 @@ def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
                 arn=arn,
                 name=lb["LoadBalancerName"],
                 dns_name=lb.get("DNSName", ""),
-                scheme=lb.get("Scheme", ""),
                 lb_type=lb_type,
                 vpc_id=lb.get("VpcId", ""),
                 state=lb.get("State", {}).get("Code", ""),
@@ -238,9 +241,7 @@ def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
             service_id=s["ServiceId"],
             service_name=s.get("ServiceName", ""),
             state=s.get("ServiceState", ""),
-            acceptance_required=bool(s.get("AcceptanceRequired")),
             load_balancer_arns=tuple(s.get("NetworkLoadBalancerArns") or []),
-            availability_zones=tuple(s.get("AvailabilityZones") or []),
         )
         for s in _pages(
             ec2, "describe_vpc_endpoint_service_configurations", "ServiceConfigurations"
@@ -275,7 +276,7 @@ def _read(region: str, ec2: Any, elbv2: Any) -> Topology:
         regional = ""
         zonal: list[tuple[str, str]] = []
         for entry in ep.get("DnsEntries") or []:
-            name = DnsEntry(entry.get("DnsName", "")).dns_name
+            name = entry.get("DnsName", "")
             az = next((a for a in azs if a and f"-{a}." in name), None)
             if az:
                 zonal.append((az, name))

@@ -8,7 +8,7 @@ clients, so the same code reads LocalStack and a real AWS account.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,6 @@ class LoadBalancer:
     arn: str
     name: str
     dns_name: str
-    scheme: str
     lb_type: str
     vpc_id: str
     state: str
@@ -142,15 +141,7 @@ class EndpointService:
     service_id: str
     service_name: str
     state: str
-    acceptance_required: bool
     load_balancer_arns: tuple[str, ...] = ()
-    availability_zones: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class DnsEntry:
-    dns_name: str
-    hosted_zone_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -185,7 +176,6 @@ class Topology:
     target_groups: tuple[TargetGroup, ...] = ()
     endpoint_services: tuple[EndpointService, ...] = ()
     endpoints: tuple[Endpoint, ...] = ()
-    tags: dict[str, str] = field(default_factory=dict)
 
     def vpc(self, vpc_id: str) -> Vpc:
         for vpc in self.vpcs:

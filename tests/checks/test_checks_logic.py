@@ -1,8 +1,9 @@
-"""Every check's pass and fail paths, against a stub probe and a hand-made topology."""
+"""Every check's pass and fail paths, against a stub probe and the seed topology."""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib.metadata import version
 
 import pytest
 
@@ -11,8 +12,7 @@ from harness.checks.checks import GREETING, evaluate
 from harness.checks.probes import CommandResult, ConnectResult, HttpResult
 from harness.dataplane.topology import SecurityGroupRule
 from harness.errors import StackNotDeployedError, WaitTimeout
-
-from .factory import (
+from tests.seed import (
     CLIENT,
     ENI_IPS,
     NLB_DNS,
@@ -23,13 +23,11 @@ from .factory import (
     TARGET_C,
     VPCE,
     ZONAL,
-    StubProbe,
-    facts,
-    greeting,
-    outputs,
-    topology,
-    with_dns,
+    seed_outputs,
+    seed_topology,
 )
+
+from .stub_probe import StubProbe, facts, greeting, with_dns
 
 
 def names(results: list[checks.CheckResult]) -> dict[str, checks.CheckResult]:
@@ -45,10 +43,10 @@ def test_a_working_stack_passes_every_check() -> None:
 
 
 def test_missing_outputs_name_the_missing_keys() -> None:
-    partial = outputs()
+    partial = seed_outputs()
     del partial["endpoint_id"], partial["nlb_dns_name"]
     with pytest.raises(StackNotDeployedError, match="nlb_dns_name, endpoint_id"):
-        checks.Facts.from_outputs(partial, topology())
+        checks.Facts.from_outputs(partial, seed_topology())
 
 
 # --- DNS ---------------------------------------------------------------------------------
@@ -144,6 +142,7 @@ def test_greeting_with_a_different_body_fails_byte_exact() -> None:
     regional = checks.check_greeting(probe, facts())[0]
     assert not regional.passed
     assert "byte for byte" in regional.hint
+    assert f"jerp-privatelink {version('jerp-privatelink')}" in regional.hint
     assert repr(GREETING + "\n") in regional.observed
 
 
@@ -172,7 +171,7 @@ def test_rejected_connection_failure_says_to_recreate() -> None:
 
 
 def test_endpoint_sg_without_port_80_is_named_as_the_cause() -> None:
-    no_80 = facts(endpoint_sg_rules=(SecurityGroupRule("tcp", 443, 443, cidrs=("10.20.0.0/16",)),))
+    no_80 = facts(endpoint_ingress=(SecurityGroupRule("tcp", 443, 443, cidrs=("10.20.0.0/16",)),))
     hint = checks.traffic_hint(no_80)
     assert "authorize-security-group-ingress --group-id sg-vpce" in hint
     assert "--port 80 --cidr 10.20.0.0/16" in hint
@@ -180,7 +179,7 @@ def test_endpoint_sg_without_port_80_is_named_as_the_cause() -> None:
 
 def test_sg_rule_by_source_group_admits_the_client() -> None:
     by_group = facts(
-        endpoint_sg_rules=(SecurityGroupRule("tcp", 80, 80, source_groups=("sg-client",)),)
+        endpoint_ingress=(SecurityGroupRule("tcp", 80, 80, source_groups=("sg-client",)),)
     )
     assert "security groups" not in checks.traffic_hint(by_group)
 
@@ -303,7 +302,7 @@ def test_transcripts_are_the_programs_output_under_seed_style_command_lines() ->
             "curl": CommandResult(0, GREETING, "  % Total  progress meter"),
         }
     )
-    text = checks.transcripts_with(probe, outputs())
+    text = checks.transcripts_with(probe, seed_outputs())
     assert text == (
         f"# nslookup {NLB_DNS}\n{nslookup}# curl {REGIONAL}/user/yundream\n{GREETING}\n"
     )
@@ -319,7 +318,7 @@ def test_transcripts_show_a_failing_program_with_its_error() -> None:
             "curl": CommandResult(7, "", "curl: (7) Failed to connect"),
         }
     )
-    text = checks.transcripts_with(probe, outputs())
+    text = checks.transcripts_with(probe, seed_outputs())
     assert "no servers could be reached\n(exit 1)" in text
     assert "curl: (7) Failed to connect\n(exit 7)" in text
 

@@ -1,5 +1,5 @@
 """The checks through LocalProbe against the real local data plane (namespaces, HAProxy,
-dnsmasq, JERP), built from the hand-made topology: real dig, curl and TCP connects.
+dnsmasq, JERP), built from the seed topology: real dig, curl and TCP connects.
 
 No LocalStack here: the topology is fixed and target health flows from HAProxy's checks back
 into it the way the daemon reports it to the control plane.
@@ -8,7 +8,6 @@ into it the way the daemon reports it to the control plane.
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -20,8 +19,19 @@ import pytest
 from harness.checks.checks import GREETING, Facts, evaluate, transcripts_with
 from harness.checks.probes import CommandResult, LocalProbe
 from harness.dataplane.topology import SecurityGroupRule, Target, Topology
-
-from .factory import CLIENT, NLB_DNS, REGIONAL, outputs, topology
+from harness.processes import wait_until
+from tests.seed import (
+    CLIENT,
+    CONSUMER_CIDR,
+    ENDPOINT_SG,
+    NLB_DNS,
+    NODE_IPS,
+    REGIONAL,
+    TARGET_A,
+    TARGET_C,
+    seed_outputs,
+    seed_topology,
+)
 
 pytestmark = pytest.mark.root
 
@@ -67,22 +77,22 @@ def namespace_runner(snapshot: dict[str, Any]) -> Any:
 def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, HandMadeCloud]]:
     from harness.dataplane.reconciler import DataPlane
 
-    cloud = HandMadeCloud(topology())
+    cloud = HandMadeCloud(seed_topology())
     env_id = "jc" + uuid.uuid4().hex[:4]
     state_dir: Path = tmp_path_factory.mktemp("dataplane")
     with DataPlane(state_dir, env_id, cloud.topology, reporter=cloud.report) as dp:
-        deadline = time.monotonic() + 90
-        # Waits for: both targets reported healthy by HAProxy and the data plane without problems.
-        while not (
-            set(cloud.health.values()) == {"healthy"}
-            and len(cloud.health) == 2
-            and not dp.problems()
-        ):
-            assert time.monotonic() < deadline, (
-                f"data plane not healthy after 90s: health {cloud.health}, {dp.problems()}"
-            )
-            dp.reconcile()
-            time.sleep(0.5)
+
+        def observe() -> tuple[dict[str, str], list[str]]:
+            dp.reconcile()  # as the daemon does
+            return dict(cloud.health), dp.problems()
+
+        wait_until(
+            "both targets reported healthy and no data-plane problem",
+            observe,
+            lambda seen: seen == ({TARGET_A: "healthy", TARGET_C: "healthy"}, []),
+            90,
+            poll_s=0.5,
+        )
         dp.reconcile()  # DNS follows node health
         yield dp, cloud
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
@@ -92,7 +102,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, HandM
 def test_every_check_passes_on_the_emulated_stack(plane: tuple[Any, HandMadeCloud]) -> None:
     dp, cloud = plane
     probe = LocalProbe(namespace_runner(dp.snapshot()))
-    results = evaluate(probe, Facts.from_outputs(outputs(), cloud.topology()))
+    results = evaluate(probe, Facts.from_outputs(seed_outputs(), cloud.topology()))
     failures = [r for r in results if not r.passed]
     assert failures == []
     assert len(results) == 13
@@ -100,9 +110,9 @@ def test_every_check_passes_on_the_emulated_stack(plane: tuple[Any, HandMadeClou
 
 def test_transcripts_come_from_real_nslookup_and_curl(plane: tuple[Any, HandMadeCloud]) -> None:
     dp, _ = plane
-    text = transcripts_with(LocalProbe(namespace_runner(dp.snapshot())), outputs())
+    text = transcripts_with(LocalProbe(namespace_runner(dp.snapshot())), seed_outputs())
     assert text.startswith(f"# nslookup {NLB_DNS}\nServer:\t\t10.10.0.2\nAddress:\t10.10.0.2#53\n")
-    assert "Address: 10.10.1.217" in text and "Address: 10.10.3.73" in text
+    assert all(f"Address: {ip}" in text for ip in NODE_IPS.values())
     assert text.endswith(f"# curl {REGIONAL}/user/yundream\n{GREETING}\n")
 
 
@@ -110,18 +120,18 @@ def test_dropping_the_endpoint_http_rule_fails_the_greeting_with_the_sg_hint(
     plane: tuple[Any, HandMadeCloud],
 ) -> None:
     dp, cloud = plane
-    closed = topology(endpoint_sg_rules=(SecurityGroupRule("tcp", 443, 443, ("10.20.0.0/16",)),))
+    closed = seed_topology(endpoint_ingress=(SecurityGroupRule("tcp", 443, 443, (CONSUMER_CIDR,)),))
     original = cloud.base
     cloud.base = closed
     try:
         dp.reconcile()
         probe = LocalProbe(namespace_runner(dp.snapshot()))
-        facts = Facts.from_outputs(outputs(), cloud.topology())
+        facts = Facts.from_outputs(seed_outputs(), cloud.topology())
         results = {r.name: r for r in evaluate(probe, facts)}
         regional = results["greeting: GET /user/yundream over vpce regional name"]
         assert not regional.passed
         assert "curl exit 28" in regional.observed  # dropped, not refused: the client times out
-        assert "authorize-security-group-ingress --group-id sg-vpce" in regional.hint
+        assert f"authorize-security-group-ingress --group-id {ENDPOINT_SG}" in regional.hint
     finally:
         cloud.base = original
         dp.reconcile()
@@ -133,11 +143,11 @@ def test_dropping_the_endpoint_http_rule_fails_the_greeting_with_the_sg_hint(
 def test_a_pending_endpoint_carries_no_traffic(plane: tuple[Any, HandMadeCloud]) -> None:
     dp, cloud = plane
     original = cloud.base
-    cloud.base = topology(endpoint_state="pendingAcceptance")
+    cloud.base = seed_topology(endpoint_state="pendingAcceptance")
     try:
         dp.reconcile()
         probe = LocalProbe(namespace_runner(dp.snapshot()))
-        facts = Facts.from_outputs(outputs(), cloud.topology())
+        facts = Facts.from_outputs(seed_outputs(), cloud.topology())
         results = {r.name: r for r in evaluate(probe, facts)}
         quiet = results["negative: pending/rejected endpoint carries no traffic"]
         assert quiet.passed and not quiet.skipped, quiet

@@ -10,6 +10,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from harness import processes
 from harness.checks.checks import GREETING
 from harness.checks.probes import (
     AwsProbe,
@@ -194,14 +195,10 @@ def test_aws_probe_runs_through_ssm_and_polls_until_done() -> None:
         },
         {"CommandId": CMD[1], "InstanceId": "i-0client"},
     )
-    sleeps: list[float] = []
     with stub:
-        result = AwsProbe(ssm, poll_s=0.5, sleep=sleeps.append).run(
-            "i-0client", ["sh", "-c", "echo hi"], 10
-        )
-    stub.assert_no_pending_responses()
+        result = AwsProbe(ssm, poll_s=0.01).run("i-0client", ["sh", "-c", "echo hi"], 10)
+    stub.assert_no_pending_responses()  # polled until the invocation succeeded
     assert result == CommandResult(0, "hi\n", "")
-    assert sleeps == [0.5, 0.5]
 
 
 def test_aws_probe_failed_command_returns_its_exit_code() -> None:
@@ -218,23 +215,35 @@ def test_aws_probe_failed_command_returns_its_exit_code() -> None:
         },
     )
     with stub:
-        result = AwsProbe(ssm, sleep=lambda s: None).run("i-1", ["curl", "x"], 5)
+        result = AwsProbe(ssm).run("i-1", ["curl", "x"], 5)
     assert result.exit_code == 7 and result.stderr == "curl: (7)"
 
 
-def test_aws_probe_gives_up_at_its_deadline_naming_the_command() -> None:
+class FastClock:
+    """Stands in for ``time`` in :mod:`harness.processes`: every pause lasts 20 s at once."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += 20
+
+
+def test_aws_probe_gives_up_at_its_deadline_naming_the_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     ssm = ssm_client()
     stub = Stubber(ssm)
     stub.add_response("send_command", {"Command": {"CommandId": CMD[3]}})
-    for _ in range(3):
+    for _ in range(3):  # at 0, 20 and 40 s; the deadline is 5 + 30 s
         stub.add_response("get_command_invocation", {"Status": "InProgress"})
-    now = [0.0]
-
-    def sleep(seconds: float) -> None:
-        now[0] += 20
-
-    with stub, pytest.raises(WaitTimeout, match=f"{CMD[3]} on i-1 still InProgress"):
-        AwsProbe(ssm, sleep=sleep, clock=lambda: now[0]).run("i-1", ["true"], 5)
+    monkeypatch.setattr(processes, "time", FastClock())
+    with stub, pytest.raises(WaitTimeout, match=f"{CMD[3]} on i-1 to finish; last: InProgress"):
+        AwsProbe(ssm).run("i-1", ["true"], 5)
+    stub.assert_no_pending_responses()
 
 
 def test_aws_probe_undeliverable_command_explains_ssm_connectivity() -> None:
@@ -243,7 +252,7 @@ def test_aws_probe_undeliverable_command_explains_ssm_connectivity() -> None:
     stub.add_response("send_command", {"Command": {"CommandId": CMD[4]}})
     stub.add_response("get_command_invocation", {"Status": "DeliveryTimedOut"})
     with stub, pytest.raises(HarnessError, match="DeliveryTimedOut") as err:
-        AwsProbe(ssm, sleep=lambda s: None).run("i-1", ["true"], 5)
+        AwsProbe(ssm).run("i-1", ["true"], 5)
     assert "ssmmessages" in err.value.hint
 
 
@@ -284,5 +293,5 @@ def test_aws_probe_http_uses_the_same_snippet_via_ssm() -> None:
         },
     )
     with stub:
-        [result] = AwsProbe(ssm, sleep=lambda s: None).http_get("i-0client", [URL])
+        [result] = AwsProbe(ssm).http_get("i-0client", [URL])
     assert result.status == 200 and result.body == GREETING and result.served_by == "i-0aaa"

@@ -11,8 +11,9 @@ from harness.checks.checks import CheckResult, evaluate
 from harness.checks.graph import render_graph, to_dot
 from harness.checks.report import format_table, junit_xml, write_junit
 from harness.errors import HarnessError
+from tests.seed import CLIENT, CONSUMER_VPC, ENI_A, TARGET_A, TARGET_C, seed_topology
 
-from .factory import CLIENT, ENI_A, TARGET_A, TARGET_C, StubProbe, facts, topology
+from .stub_probe import StubProbe, facts
 
 PASS = CheckResult("dns: vpce regional", True, "10.20.1.50", "10.20.1.50", duration_s=0.25)
 FAIL = CheckResult(
@@ -70,7 +71,7 @@ def test_junit_of_a_real_evaluation_escapes_quotes_and_brackets() -> None:
 
 
 def test_dot_shows_vpcs_subnets_hosts_and_the_request_path() -> None:
-    dot = to_dot(topology())
+    dot = to_dot(seed_topology())
     for text in (
         "10.10.0.0/16",
         "10.20.3.0/24",
@@ -81,7 +82,7 @@ def test_dot_shows_vpcs_subnets_hosts_and_the_request_path() -> None:
         assert text in dot
     assert f'"{CLIENT}" -> "{ENI_A}"' in dot
     assert "3. PrivateLink (available)" in dot
-    assert f'"{CLIENT}" -> "dns_vpc-c"' in dot
+    assert f'"{CLIENT}" -> "dns_{CONSUMER_VPC}"' in dot
     # cross-zone off: node a sends to target a only
     assert dot.count(f'-> "{TARGET_A}"') == 1
     assert dot.count(f'-> "{TARGET_C}"') == 1
@@ -89,7 +90,7 @@ def test_dot_shows_vpcs_subnets_hosts_and_the_request_path() -> None:
 
 def test_dot_marks_pending_endpoints_and_unhealthy_targets_dashed() -> None:
     dot = to_dot(
-        topology(
+        seed_topology(
             endpoint_state="pendingAcceptance", health={TARGET_A: "unhealthy", TARGET_C: "healthy"}
         )
     )
@@ -100,7 +101,7 @@ def test_dot_marks_pending_endpoints_and_unhealthy_targets_dashed() -> None:
 @pytest.mark.requires("dot")
 @pytest.mark.parametrize("suffix", [".svg", ".png"])
 def test_render_graph_writes_a_picture_with_graphviz(tmp_path: Path, suffix: str) -> None:
-    out = render_graph(topology(), tmp_path / f"topology{suffix}")
+    out = render_graph(seed_topology(), tmp_path / f"topology{suffix}")
     data = out.read_bytes()
     if suffix == ".svg":
         assert b"<svg" in data and b"10.20.1.50" in data
@@ -110,5 +111,5 @@ def test_render_graph_writes_a_picture_with_graphviz(tmp_path: Path, suffix: str
 
 def test_render_graph_refuses_unknown_formats(tmp_path: Path) -> None:
     with pytest.raises(HarnessError, match=r"unknown picture format \.jpg") as err:
-        render_graph(topology(), tmp_path / "t.jpg")
+        render_graph(seed_topology(), tmp_path / "t.jpg")
     assert ".svg" in err.value.hint

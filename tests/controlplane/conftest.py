@@ -9,9 +9,9 @@ from harness.controlplane.aws import AwsClients
 
 @pytest.fixture(scope="session")
 def ec2(clients: AwsClients) -> Any:
-    return clients.client("ec2")
+    return clients.ec2()
 
 
 @pytest.fixture(scope="session")
 def elbv2(clients: AwsClients) -> Any:
-    return clients.client("elbv2")
+    return clients.elbv2()

@@ -63,7 +63,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             timings["apply_pending"] = time.monotonic() - t0
             applied = True
             pending_outputs = tf.output()
-            ec2 = clients.client("ec2")
+            ec2 = clients.ec2()
             pending_state = ec2.describe_vpc_endpoints(
                 VpcEndpointIds=[pending_outputs["endpoint_id"]]
             )["VpcEndpoints"][0]["State"]
@@ -100,7 +100,7 @@ def test_endpoint_waits_for_acceptance_before_the_accepter(stack: dict[str, Any]
 
 def test_endpoint_available_after_the_accepter(stack: dict[str, Any]) -> None:
     out = stack["outputs"]
-    ec2 = stack["clients"].client("ec2")
+    ec2 = stack["clients"].ec2()
     endpoint = ec2.describe_vpc_endpoints(VpcEndpointIds=[out["endpoint_id"]])["VpcEndpoints"][0]
     assert endpoint["State"] == "available"
     assert endpoint["VpcEndpointType"] == "Interface"
@@ -113,8 +113,8 @@ def test_endpoint_available_after_the_accepter(stack: dict[str, Any]) -> None:
 
 def test_nlb_is_internal_network_in_both_provider_subnets(stack: dict[str, Any]) -> None:
     out = stack["outputs"]
-    ec2 = stack["clients"].client("ec2")
-    elbv2 = stack["clients"].client("elbv2")
+    ec2 = stack["clients"].ec2()
+    elbv2 = stack["clients"].elbv2()
     nlb = elbv2.describe_load_balancers(LoadBalancerArns=[out["nlb_arn"]])["LoadBalancers"][0]
     assert nlb["Type"] == "network"
     assert nlb["Scheme"] == "internal"
@@ -131,7 +131,7 @@ def test_nlb_is_internal_network_in_both_provider_subnets(stack: dict[str, Any])
 
 def test_every_provider_instance_is_a_registered_target(stack: dict[str, Any]) -> None:
     out = stack["outputs"]
-    elbv2 = stack["clients"].client("elbv2")
+    elbv2 = stack["clients"].elbv2()
     group = elbv2.describe_target_groups(TargetGroupArns=[out["target_group_arn"]])["TargetGroups"][
         0
     ]
@@ -145,7 +145,7 @@ def test_every_provider_instance_is_a_registered_target(stack: dict[str, Any]) -
 
 def test_endpoint_eni_addresses_lie_in_the_consumer_subnets(stack: dict[str, Any]) -> None:
     out = stack["outputs"]
-    ec2 = stack["clients"].client("ec2")
+    ec2 = stack["clients"].ec2()
     consumer_cidrs = [
         s["CidrBlock"]
         for s in ec2.describe_subnets(

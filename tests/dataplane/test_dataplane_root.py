@@ -20,8 +20,23 @@ from harness.dataplane.planner import new_env_id
 from harness.dataplane.reconciler import DataPlane
 from harness.dataplane.topology import Topology
 from harness.processes import wait_for
-
-from .seed_topology import LB_DNS, VPCE_DNS, VPCE_ZONE_A, make_topology
+from tests.seed import (
+    AZ_A,
+    AZ_C,
+    CLIENT,
+    CLIENT_IP,
+    CONSUMER_CIDR,
+    CONSUMER_VPC,
+    ENI_IPS,
+    NLB_DNS,
+    NODE_IPS,
+    REGIONAL,
+    TARGET_A,
+    TARGET_C,
+    TARGET_IPS,
+    ZONAL,
+    seed_topology,
+)
 
 GREETING = "Hello yundream!. How are you"
 JERP_PYTHON = sys.executable
@@ -76,7 +91,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
         lambda arn, targets: holder[0].reports.append((arn, targets)),
         python=JERP_PYTHON,
     )
-    holder.append(Env(plane, make_topology()))
+    holder.append(Env(plane, seed_topology()))
     with plane:
         holder[0].until("JERP listening on both targets", lambda: not plane.problems())
         holder[0].until("both targets healthy", lambda: _both_healthy(holder[0]))
@@ -87,50 +102,51 @@ def curl(env: Env, ref: str, url: str, seconds: int = 3) -> subprocess.Completed
     return env.sh(ref, "curl", "-sS", "-m", str(seconds), url)
 
 
-def greeting_works(env: Env, host: str = VPCE_DNS) -> bool:
-    result = curl(env, "i-client", f"http://{host}/user/yundream")
+def greeting_works(env: Env, host: str = REGIONAL) -> bool:
+    result = curl(env, CLIENT, f"http://{host}/user/yundream")
     return result.returncode == 0 and result.stdout.strip() == GREETING
 
 
 def test_greeting_over_the_vpce_name_from_the_consumer_client(env: Env) -> None:
     env.until("the greeting over the endpoint", lambda: greeting_works(env))
-    for address in ("10.20.1.50", "10.20.3.50", VPCE_ZONE_A):
+    for address in (*ENI_IPS.values(), ZONAL[AZ_A]):
         assert greeting_works(env, address), address
 
 
 def test_nlb_name_resolves_over_udp_to_node_addresses_from_the_provider_vpc(env: Env) -> None:
-    out = env.sh("i-jerp-a", "nslookup", LB_DNS).stdout
+    out = env.sh(TARGET_A, "nslookup", NLB_DNS).stdout
     assert "Server:\t\t10.10.0.2" in out
-    assert "Address: 10.10.1.100" in out and "Address: 10.10.3.100" in out
-    dig = env.sh("i-jerp-a", "dig", "+notcp", "+short", LB_DNS)
-    assert sorted(dig.stdout.split()) == ["10.10.1.100", "10.10.3.100"]
+    assert all(f"Address: {ip}" in out for ip in NODE_IPS.values())
+    dig = env.sh(TARGET_A, "dig", "+notcp", "+short", NLB_DNS)
+    assert sorted(dig.stdout.split()) == sorted(NODE_IPS.values())
 
 
 def test_both_resolvers_answer_the_endpoint_names_over_udp_and_tcp(env: Env) -> None:
-    for ref in ("i-client", "i-jerp-c"):
+    for ref in (CLIENT, TARGET_C):
         for transport in ("+notcp", "+tcp"):
-            regional = env.sh(ref, "dig", transport, "+short", VPCE_DNS).stdout.split()
-            assert sorted(regional) == ["10.20.1.50", "10.20.3.50"], (ref, transport)
-        zonal = env.sh(ref, "dig", "+short", VPCE_ZONE_A).stdout.split()
-        assert zonal == ["10.20.1.50"]
-    server = env.sh("i-client", "dig", VPCE_DNS).stdout
+            regional = env.sh(ref, "dig", transport, "+short", REGIONAL).stdout.split()
+            assert sorted(regional) == sorted(ENI_IPS.values()), (ref, transport)
+        zonal = env.sh(ref, "dig", "+short", ZONAL[AZ_A]).stdout.split()
+        assert zonal == [ENI_IPS[AZ_A]]
+    server = env.sh(CLIENT, "dig", REGIONAL).stdout
     assert "SERVER: 10.20.0.2#53(10.20.0.2) (UDP)" in server
 
 
 def test_other_names_get_nxdomain_at_once_not_a_timeout(env: Env) -> None:
-    result = env.sh("i-client", "dig", "+time=2", "+tries=1", "example.com")
+    result = env.sh(CLIENT, "dig", "+time=2", "+tries=1", "example.com")
     assert result.returncode == 0
     assert "status: NXDOMAIN" in result.stdout
 
 
 def test_no_route_between_the_vpcs(env: Env) -> None:
-    assert env.sh("i-client", "ip", "route", "get", "10.10.1.217").returncode != 0
-    assert curl(env, "i-client", "http://10.10.1.217:8080/healthz").returncode == 7
-    assert curl(env, "i-client", "http://10.10.1.100/").returncode == 7
+    target_ip = TARGET_IPS[TARGET_A]
+    assert env.sh(CLIENT, "ip", "route", "get", target_ip).returncode != 0
+    assert curl(env, CLIENT, f"http://{target_ip}:8080/healthz").returncode == 7
+    assert curl(env, CLIENT, f"http://{NODE_IPS[AZ_A]}/").returncode == 7
     # The provider side cannot open connections into the consumer VPC either.
-    assert env.sh("i-jerp-a", "ip", "route", "get", "10.20.1.10").returncode != 0
+    assert env.sh(TARGET_A, "ip", "route", "get", CLIENT_IP).returncode != 0
     router = subprocess.run(
-        ["ip", "-n", env.ns("vpc-consumer"), "route", "get", "10.10.1.217"],
+        ["ip", "-n", env.ns(CONSUMER_VPC), "route", "get", target_ip],
         capture_output=True,
         text=True,
     )
@@ -141,15 +157,15 @@ def test_targets_see_the_nlb_node_address_as_source(env: Env) -> None:
     table = "inet jd_probe"
     script = (
         f"table {table} {{\n  chain c {{\n    type filter hook input priority -10;\n"
-        "    ip saddr 10.10.1.100 tcp dport 8080 counter\n"
-        "    ip saddr 10.20.0.0/16 tcp dport 8080 counter\n  }\n}\n"
+        f"    ip saddr {NODE_IPS[AZ_A]} tcp dport 8080 counter\n"
+        f"    ip saddr {CONSUMER_CIDR} tcp dport 8080 counter\n  }}\n}}\n"
     )
-    ns = env.ns("i-jerp-a")
+    ns = env.ns(TARGET_A)
     nft = ["ip", "netns", "exec", ns, "nft"]
     subprocess.run([*nft, "-f", "-"], input=script, text=True, check=True)
     try:
         env.until(
-            "the greeting via the AZ-a endpoint ENI", lambda: greeting_works(env, "10.20.1.50")
+            "the greeting via the AZ-a endpoint ENI", lambda: greeting_works(env, ENI_IPS[AZ_A])
         )
         listing = subprocess.run(
             ["ip", "netns", "exec", ns, "nft", "list", "table", *table.split()],
@@ -165,7 +181,7 @@ def test_targets_see_the_nlb_node_address_as_source(env: Env) -> None:
 
 
 def test_reconciling_again_with_nothing_changed_changes_nothing(env: Env) -> None:
-    env.converge(make_topology())
+    env.converge(seed_topology())
     assert env.plane.reconcile() == []
 
 
@@ -173,48 +189,48 @@ def test_dropping_the_endpoint_sg_rule_stops_traffic_and_restoring_it_brings_it_
     env: Env,
 ) -> None:
     env.until("the greeting over the endpoint", lambda: greeting_works(env))
-    changes = env.converge(make_topology(allow_http=False))
+    changes = env.converge(seed_topology(endpoint_ingress=()))
     assert any("security groups" in c for c in changes)
     try:
-        result = curl(env, "i-client", f"http://{VPCE_DNS}/user/yundream", seconds=2)
+        result = curl(env, CLIENT, f"http://{REGIONAL}/user/yundream", seconds=2)
         assert result.returncode == 28  # dropped, not refused: a timeout
     finally:
-        env.converge(make_topology())
+        env.converge(seed_topology())
     assert greeting_works(env)
 
 
 def test_a_pending_endpoint_refuses_connections_until_accepted(env: Env) -> None:
-    env.converge(make_topology(endpoint_state="pendingAcceptance"))
+    env.converge(seed_topology(endpoint_state="pendingAcceptance"))
     try:
-        assert curl(env, "i-client", f"http://{VPCE_DNS}/user/yundream").returncode == 7
-        env.converge(make_topology(endpoint_state="rejected"))
-        assert curl(env, "i-client", f"http://{VPCE_DNS}/user/yundream").returncode == 7
+        assert curl(env, CLIENT, f"http://{REGIONAL}/user/yundream").returncode == 7
+        env.converge(seed_topology(endpoint_state="rejected"))
+        assert curl(env, CLIENT, f"http://{REGIONAL}/user/yundream").returncode == 7
     finally:
-        env.converge(make_topology())
+        env.converge(seed_topology())
     env.until("the greeting after acceptance", lambda: greeting_works(env))
 
 
 def test_a_stopped_instance_stops_its_jerp_and_is_reported_unhealthy(env: Env) -> None:
-    env.converge(make_topology(stopped=("i-jerp-c",)))
+    env.converge(seed_topology(stopped=(TARGET_C,)))
     try:
-        assert set(env.plane.jerps) == {"i-jerp-a"}
-        listening = env.sh("i-jerp-c", "ss", "-Hltn").stdout
+        assert set(env.plane.jerps) == {TARGET_A}
+        listening = env.sh(TARGET_C, "ss", "-Hltn").stdout
         assert ":8080" not in listening
-        reported = [t for _, targets in env.reports for t in targets if t["id"] == "i-jerp-c"]
+        reported = [t for _, targets in env.reports for t in targets if t["id"] == TARGET_C]
         assert reported[-1]["state"] == "unhealthy"
         assert reported[-1]["reason"] == "Target.InvalidState"
         # Cross-zone off: the AZ-c ENI still reaches JERP through the AZ-a node (its backup).
-        env.until("the greeting via the AZ-c ENI", lambda: greeting_works(env, "10.20.3.50"))
+        env.until("the greeting via the AZ-c ENI", lambda: greeting_works(env, ENI_IPS[AZ_C]))
     finally:
-        env.converge(make_topology())
-    env.until("JERP back on i-jerp-c", lambda: not env.plane.problems())
+        env.converge(seed_topology())
+    env.until(f"JERP back on {TARGET_C}", lambda: not env.plane.problems())
 
 
 def _both_healthy(env: Env) -> bool:
     latest: dict[str, str] = {}
     for _, targets in env.reports:
         latest.update({t["id"]: t["state"] for t in targets})
-    return latest.get("i-jerp-a") == "healthy" and latest.get("i-jerp-c") == "healthy"
+    return latest.get(TARGET_A) == "healthy" and latest.get(TARGET_C) == "healthy"
 
 
 def test_health_checks_are_reported_to_the_control_plane(env: Env) -> None:
@@ -223,16 +239,16 @@ def test_health_checks_are_reported_to_the_control_plane(env: Env) -> None:
 
 
 def test_a_namespace_deleted_by_hand_is_rebuilt(env: Env) -> None:
-    subprocess.run(["ip", "netns", "delete", env.ns("i-client")], check=True)
+    subprocess.run(["ip", "netns", "delete", env.ns(CLIENT)], check=True)
     changes = env.plane.reconcile()
-    assert f"created host namespace {env.ns('i-client')}" in changes
+    assert f"created host namespace {env.ns(CLIENT)}" in changes
     env.until("the greeting from the rebuilt client", lambda: greeting_works(env))
 
 
 def test_teardown_leaves_no_namespace_process_or_file(tmp_path: Path) -> None:
     _require_jerp()
     env_id = new_env_id("jd")
-    topology = make_topology()
+    topology = seed_topology()
     with DataPlane(tmp_path, env_id, lambda: topology, python=JERP_PYTHON) as plane:
         pids = [p for p in [plane.haproxy.pid, *(r.pid for r in plane.resolvers.values())] if p]
         pids += [j.pid for j in plane.jerps.values() if j.pid]
@@ -277,7 +293,7 @@ def test_stop_dataplane_removes_what_a_dead_daemon_left(tmp_path: Path) -> None:
 
 
 def _served_by(env: Env, address: str) -> str:
-    result = env.sh("i-client", "curl", "-sS", "-m", "3", "-D", "-", "-o", "/dev/null", address)
+    result = env.sh(CLIENT, "curl", "-sS", "-m", "3", "-D", "-", "-o", "/dev/null", address)
     for line in result.stdout.splitlines():
         if line.lower().startswith("x-served-by:"):
             return line.split(":", 1)[1].strip()
@@ -286,14 +302,14 @@ def _served_by(env: Env, address: str) -> str:
 
 def test_cross_zone_off_each_az_is_served_by_its_own_target_and_on_by_both(env: Env) -> None:
     env.until("the greeting over the endpoint", lambda: greeting_works(env))
-    url_a, url_c = "http://10.20.1.50/user/yundream", "http://10.20.3.50/user/yundream"
-    assert {_served_by(env, url_a) for _ in range(4)} == {"i-jerp-a"}
-    assert {_served_by(env, url_c) for _ in range(4)} == {"i-jerp-c"}
-    env.converge(make_topology(cross_zone=True))
+    url_a, url_c = (f"http://{ENI_IPS[az]}/user/yundream" for az in (AZ_A, AZ_C))
+    assert {_served_by(env, url_a) for _ in range(4)} == {TARGET_A}
+    assert {_served_by(env, url_c) for _ in range(4)} == {TARGET_C}
+    env.converge(seed_topology(cross_zone=True))
     try:
         env.until(
             "both targets serving the AZ-a ENI",
-            lambda: {_served_by(env, url_a) for _ in range(6)} == {"i-jerp-a", "i-jerp-c"},
+            lambda: {_served_by(env, url_a) for _ in range(6)} == {TARGET_A, TARGET_C},
         )
     finally:
-        env.converge(make_topology())
+        env.converge(seed_topology())

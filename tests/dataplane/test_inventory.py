@@ -225,8 +225,9 @@ ELBV2 = {
 
 @pytest.fixture
 def clients(monkeypatch: pytest.MonkeyPatch) -> AwsClients:
-    fakes = {"ec2": FakeClient(EC2), "elbv2": FakeClient(ELBV2)}
-    monkeypatch.setattr(AwsClients, "client", lambda self, service: fakes[service])
+    ec2, elbv2 = FakeClient(EC2), FakeClient(ELBV2)
+    monkeypatch.setattr(AwsClients, "ec2", lambda self: ec2)
+    monkeypatch.setattr(AwsClients, "elbv2", lambda self: elbv2)
     return AwsClients(region="ap-northeast-2", endpoint_url="http://127.0.0.1:1")
 
 

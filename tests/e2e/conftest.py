@@ -10,32 +10,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
 
 import pytest
 
+from harness.deploy import Deployment, deploy, destroy
 from harness.settings import HarnessSettings, load_settings
 from tests.conftest import free_port
-
-T = TypeVar("T")
-
-
-def eventually(
-    description: str, attempt: Callable[[], T], ok: Callable[[T], bool], timeout_s: float
-) -> T:
-    """Retry ``attempt`` until ``ok`` holds; past the deadline fail naming the wait and the
-    last observation (Terratest's DoWithRetry)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = attempt()
-        if ok(value):
-            return value
-        if time.monotonic() >= deadline:
-            pytest.fail(
-                f"timed out after {timeout_s:.0f}s waiting for {description}; last: {value!r}"
-            )
-        time.sleep(1.0)
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +31,7 @@ def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> HarnessSettings:
 
 
 @pytest.fixture(scope="session")
-def deployment(e2e_settings: HarnessSettings) -> Iterator[Any]:
-    from harness.deploy import deploy, destroy
-
+def deployment(e2e_settings: HarnessSettings) -> Iterator[Deployment]:
     started = time.monotonic()
     try:
         deployed = deploy(e2e_settings)

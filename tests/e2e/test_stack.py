@@ -26,9 +26,9 @@ from harness.checks.checks import (
 )
 from harness.checks.probes import HttpResult, LocalProbe, hostexec_runner
 from harness.checks.report import format_table
+from harness.deploy import Deployment
+from harness.processes import wait_until
 from harness.settings import HarnessSettings
-
-from .conftest import eventually
 
 pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
@@ -47,21 +47,23 @@ def is_greeting(result: HttpResult) -> bool:
     return result.status == 200 and result.body == GREETING
 
 
-def target_health(deployment: Any) -> dict[str, str]:
-    elbv2 = deployment.clients.client("elbv2")
+def target_health(deployment: Deployment) -> dict[str, str]:
+    elbv2 = deployment.clients.elbv2()
     described = elbv2.describe_target_health(TargetGroupArn=deployment.outputs["target_group_arn"])
     return {
         d["Target"]["Id"]: d["TargetHealth"]["State"] for d in described["TargetHealthDescriptions"]
     }
 
 
-def test_every_live_check_passes(e2e_settings: HarnessSettings, deployment: Any) -> None:
+def test_every_live_check_passes(e2e_settings: HarnessSettings, deployment: Deployment) -> None:
     results = run_checks(e2e_settings, deployment.outputs, deployment.clients)
     assert [r for r in results if not r.passed] == [], format_table(results)
     assert len([r for r in results if r.name.startswith("greeting")]) >= 3
 
 
-def test_transcripts_have_the_seed_shape(e2e_settings: HarnessSettings, deployment: Any) -> None:
+def test_transcripts_have_the_seed_shape(
+    e2e_settings: HarnessSettings, deployment: Deployment
+) -> None:
     outputs = deployment.outputs
     text = transcripts(e2e_settings, outputs)
     nslookup, _, curl = text.partition(
@@ -79,16 +81,16 @@ def test_transcripts_have_the_seed_shape(e2e_settings: HarnessSettings, deployme
 
 
 def test_a_stopped_target_turns_unhealthy_and_the_greeting_still_comes_back(
-    e2e_settings: HarnessSettings, deployment: Any
+    e2e_settings: HarnessSettings, deployment: Deployment
 ) -> None:
-    ec2 = deployment.clients.client("ec2")
+    ec2 = deployment.clients.ec2()
     outputs = deployment.outputs
     victim, survivor = list(outputs["provider_instance_ids"])[:2]
     facts = gather_facts(outputs, deployment.clients)
     survivor_az = facts.target_az(survivor)
     ec2.stop_instances(InstanceIds=[victim])
     try:
-        health = eventually(
+        health = wait_until(
             f"DescribeTargetHealth to show stopped {victim} unhealthy",
             lambda: target_health(deployment),
             lambda h: h.get(victim) == "unhealthy",
@@ -97,7 +99,7 @@ def test_a_stopped_target_turns_unhealthy_and_the_greeting_still_comes_back(
         assert health[survivor] == "healthy"
         zonal = dict(outputs["endpoint_zonal_dns_names"])[survivor_az]
         for name in (outputs["endpoint_regional_dns_name"], zonal):
-            answer = eventually(
+            answer = wait_until(
                 f"the greeting over {name} while {victim} is down",
                 lambda name=name: greet(e2e_settings, outputs, name),
                 is_greeting,
@@ -106,7 +108,7 @@ def test_a_stopped_target_turns_unhealthy_and_the_greeting_still_comes_back(
             assert answer.served_by == survivor
     finally:
         ec2.start_instances(InstanceIds=[victim])
-    eventually(
+    wait_until(
         f"{victim} healthy again after start",
         lambda: target_health(deployment),
         lambda h: h.get(victim) == "healthy",
@@ -126,9 +128,9 @@ def _port_80_permission(ec2: Any, group_id: str) -> dict[str, Any]:
 
 
 def test_revoking_the_endpoint_sg_http_rule_stops_traffic_and_restoring_brings_it_back(
-    e2e_settings: HarnessSettings, deployment: Any
+    e2e_settings: HarnessSettings, deployment: Deployment
 ) -> None:
-    ec2 = deployment.clients.client("ec2")
+    ec2 = deployment.clients.ec2()
     outputs = deployment.outputs
     [endpoint] = ec2.describe_vpc_endpoints(VpcEndpointIds=[outputs["endpoint_id"]])["VpcEndpoints"]
     group_id = endpoint["Groups"][0]["GroupId"]
@@ -136,7 +138,7 @@ def test_revoking_the_endpoint_sg_http_rule_stops_traffic_and_restoring_brings_i
     regional = outputs["endpoint_regional_dns_name"]
     ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=[permission])
     try:
-        stopped = eventually(
+        stopped = wait_until(
             f"traffic over {regional} to stop after revoking {group_id}'s port-80 rule",
             lambda: greet(e2e_settings, outputs, regional),
             lambda r: r.status == 0,
@@ -145,7 +147,7 @@ def test_revoking_the_endpoint_sg_http_rule_stops_traffic_and_restoring_brings_i
         assert stopped.error
     finally:
         ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[permission])
-    eventually(
+    wait_until(
         f"traffic over {regional} to return after restoring the rule",
         lambda: greet(e2e_settings, outputs, regional),
         is_greeting,
@@ -154,14 +156,14 @@ def test_revoking_the_endpoint_sg_http_rule_stops_traffic_and_restoring_brings_i
 
 
 def test_a_second_endpoint_carries_traffic_only_while_accepted(
-    e2e_settings: HarnessSettings, deployment: Any
+    e2e_settings: HarnessSettings, deployment: Deployment
 ) -> None:
     """pendingAcceptance -> no traffic; accept -> greeting; reject -> no traffic again.
 
     A second endpoint, so the stack's own endpoint stays usable (a rejected endpoint cannot
     be accepted again on AWS).
     """
-    ec2 = deployment.clients.client("ec2")
+    ec2 = deployment.clients.ec2()
     outputs = deployment.outputs
     [first] = ec2.describe_vpc_endpoints(VpcEndpointIds=[outputs["endpoint_id"]])["VpcEndpoints"]
     created = ec2.create_vpc_endpoint(
@@ -192,7 +194,7 @@ def test_a_second_endpoint_carries_traffic_only_while_accepted(
             ServiceId=service_id, VpcEndpointIds=[endpoint_id]
         )
         assert accepted["Unsuccessful"] == []
-        eventually(
+        wait_until(
             f"the greeting over accepted endpoint {endpoint_id} ({regional})",
             lambda: greet(e2e_settings, outputs, regional),
             is_greeting,
@@ -200,7 +202,7 @@ def test_a_second_endpoint_carries_traffic_only_while_accepted(
         )
 
         ec2.reject_vpc_endpoint_connections(ServiceId=service_id, VpcEndpointIds=[endpoint_id])
-        eventually(
+        wait_until(
             f"traffic over rejected endpoint {endpoint_id} to stop",
             lambda: greet(e2e_settings, outputs, regional),
             lambda r: r.status == 0,
@@ -216,12 +218,12 @@ def test_a_second_endpoint_carries_traffic_only_while_accepted(
     assert is_greeting(greet(e2e_settings, outputs, outputs["endpoint_regional_dns_name"]))
 
 
-def _facts(outputs: dict[str, Any], deployment: Any) -> Facts:
+def _facts(outputs: dict[str, Any], deployment: Deployment) -> Facts:
     return gather_facts(outputs, deployment.clients)
 
 
 def test_zz_destroy_leaves_no_namespace_process_or_localstack(
-    e2e_settings: HarnessSettings, deployment: Any
+    e2e_settings: HarnessSettings, deployment: Deployment
 ) -> None:
     from harness.dataplane.state import read_state, recorded_processes
     from harness.deploy import destroy

@@ -39,12 +39,6 @@ def reported(target_group_arn: str, target_id: str, port: int) -> Report | None:
         return _reports.get((target_group_arn, target_id, int(port)))
 
 
-def forget_target_group(target_group_arn: str) -> None:
-    with _lock:
-        for key in [k for k in _reports if k[0] == target_group_arn]:
-            del _reports[key]
-
-
 def _bad(message: str) -> Response:
     return Response(json.dumps({"error": message}), 400, mimetype="application/json")
 
