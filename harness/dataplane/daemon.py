@@ -1,7 +1,9 @@
 """The data-plane daemon: ``python -m harness.dataplane serve`` reconciles until SIGTERM.
 
-It polls the control plane every ``POLL_INTERVAL_S`` seconds, reconciles, reports target
-health and rewrites the state file (``harness.dataplane.state``). ``start_dataplane`` /
+It reconciles as soon as the control plane says something changed (the plug-in's long-polled
+change notice, ``GET /_jerp/changes``: see :class:`ChangeWatcher`) and, as a safety net and
+where there is no such notice, every ``POLL_INTERVAL_S`` seconds; after each pass it reports
+target health and rewrites the state file (``harness.dataplane.state``). ``start_dataplane`` /
 ``stop_dataplane`` manage it from the harness: while the daemon is our child its ``Popen``
 says whether it lives; a daemon found running is known by the identity it recorded itself.
 """
@@ -10,11 +12,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import signal
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +46,9 @@ from harness.processes import ProcessId, wait_for
 from harness.settings import HarnessSettings
 
 POLL_INTERVAL_S = 2.0
+CHANGES_ROUTE = "/_jerp/changes"
+# How long one long-poll is held open by the plug-in; the HTTP timeout adds a margin to it.
+LONG_POLL_S = 10.0
 
 
 # --------------------------------------------------------------------------- daemon
@@ -49,9 +57,77 @@ POLL_INTERVAL_S = 2.0
 class _Stop:
     def __init__(self) -> None:
         self.event = threading.Event()
+        self.wakes: list[threading.Event] = []
 
     def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.event.set()
+        for wake in self.wakes:
+            wake.set()
+
+
+class _RouteAbsent(Exception):
+    """The control plane has no change notice (AWS itself, or an older plug-in)."""
+
+
+class ChangeWatcher:
+    """Long-polls the plug-in's change notice in a thread and sets ``wake`` on every change.
+
+    ``follow`` says how the daemon follows the control plane: ``change-notice``, or
+    ``polling (...)`` with the reason when the route is absent (then the watcher ends and
+    the periodic poll alone remains) or does not answer (then it asks again after ``retry_s``).
+    """
+
+    def __init__(
+        self,
+        localstack_url: str,
+        wake: threading.Event,
+        stop: threading.Event,
+        retry_s: float = POLL_INTERVAL_S,
+        hold_s: float = LONG_POLL_S,
+    ) -> None:
+        self.url = localstack_url.rstrip("/") + CHANGES_ROUTE
+        self.wake = wake
+        self.stop = stop
+        self.retry_s = retry_s
+        self.hold_s = hold_s
+        self.generation: int | None = None
+        self.follow = "polling (change notice not asked yet)"
+        self._thread = threading.Thread(target=self._run, name="change-watcher", daemon=True)
+
+    def start(self) -> ChangeWatcher:
+        self._thread.start()
+        return self
+
+    def ask(self, after: int | None) -> int:
+        """One long-poll: the generation once it differs from ``after`` (or at the hold)."""
+        url = self.url if after is None else f"{self.url}?after={after}&timeout={self.hold_s:g}"
+        try:
+            with urllib.request.urlopen(url, timeout=self.hold_s + 10) as response:
+                body = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 405):
+                raise _RouteAbsent(f"{self.url} answered {exc.code}") from exc
+            raise
+        generation = body.get("generation") if isinstance(body, dict) else None
+        if not isinstance(generation, int):
+            raise ValueError(f"{self.url} answered {body!r}, not {{'generation': <int>}}")
+        return generation
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                current = self.ask(self.generation)
+            except _RouteAbsent as exc:
+                self.follow = f"polling (no change notice: {exc})"
+                return
+            except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
+                self.follow = f"polling (change notice not answering: {exc})"
+                self.stop.wait(self.retry_s)
+                continue
+            self.follow = "change-notice"
+            if self.generation is not None and current != self.generation:
+                self.wake.set()
+            self.generation = current
 
 
 def serve(
@@ -60,13 +136,17 @@ def serve(
     poll_s: float = POLL_INTERVAL_S,
     jerp_python: str = sys.executable,
 ) -> int:
-    """The daemon loop: reconcile every ``poll_s`` until SIGTERM/SIGINT, then tear down."""
+    """The daemon loop: reconcile on every change notice and at least every ``poll_s``
+    until SIGTERM/SIGINT, then tear down."""
     from harness.controlplane.aws import AwsClients
     from harness.dataplane.inventory import TopologyReader
 
     stop = _Stop()
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # Set by a change notice and by SIGTERM alike, so one wait serves both.
+    wake = threading.Event()
+    stop.wakes.append(wake)
     reader = TopologyReader(AwsClients.from_settings(settings))
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
@@ -81,9 +161,12 @@ def serve(
     )
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
-    write_state(settings.state_dir, {**base, **plane.snapshot()})
+    watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s).start()
+    write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
     try:
         while not stop.event.is_set():
+            # Cleared before the pass: a change that lands during it wakes the next one.
+            wake.clear()
             try:
                 changes = plane.reconcile()
                 plane.last_error = None
@@ -95,8 +178,8 @@ def serve(
             except Exception as exc:
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
-            write_state(settings.state_dir, {**base, **plane.snapshot()})
-            stop.event.wait(poll_s)
+            write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
+            wake.wait(poll_s)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
         plane.stop()
@@ -138,7 +221,7 @@ def _remove_env(settings: HarnessSettings, env_id: str, namespaces: Iterable[str
 
 
 def _spawn_daemon(
-    settings: HarnessSettings, env_id: str, log_file: Path, jerp_python: str
+    settings: HarnessSettings, env_id: str, log_file: Path, jerp_python: str, poll_s: float
 ) -> subprocess.Popen[bytes]:
     with log_file.open("ab") as log:
         return subprocess.Popen(
@@ -157,6 +240,8 @@ def _spawn_daemon(
                 settings.region,
                 "--jerp-python",
                 jerp_python,
+                "--poll-interval",
+                f"{poll_s:g}",
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -172,10 +257,12 @@ def start_dataplane(
     timeout_s: float = 180.0,
     prefix: str = DEFAULT_PREFIX,
     jerp_python: str = sys.executable,
+    poll_s: float = POLL_INTERVAL_S,
 ) -> DataPlaneHandle:
     """Start the daemon (or find the one running) and wait until converged and healthy.
 
-    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances. While
+    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances;
+    ``poll_s`` the safety-net poll interval (changes come with the change notice). While
     the daemon we start is our child, its liveness is its ``Popen`` (no pid guessing); a daemon
     found running is known by the identity it recorded itself. A start that fails stops that
     daemon and removes its environment, whether or not it had written a state file yet.
@@ -192,7 +279,7 @@ def start_dataplane(
         if state is not None:
             _cleanup_dead(settings, state)
         env_id = new_env_id(prefix)
-        proc = _spawn_daemon(settings, env_id, log_file, jerp_python)
+        proc = _spawn_daemon(settings, env_id, log_file, jerp_python, poll_s)
 
     def ready() -> bool:
         exited = proc.poll() is not None if proc is not None else not running_alive()
@@ -293,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
     serve_p.add_argument("--localstack-url", default=None)
     serve_p.add_argument("--region", default=None)
     serve_p.add_argument("--jerp-python", default=sys.executable)
+    serve_p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=POLL_INTERVAL_S,
+        help="seconds between passes when no change notice comes (the safety net)",
+    )
     sub.add_parser("start", help="start the daemon and wait until healthy")
     sub.add_parser("stop", help="stop the daemon and tear everything down")
     sub.add_parser("status", help="one line about the daemon")
@@ -308,7 +401,14 @@ def main(argv: list[str] | None = None) -> int:
                 overrides["AWS_REGION"] = args.region
         settings = load_settings(**overrides)
         if args.command == "serve":
-            return serve(settings, args.env_id or new_env_id(), jerp_python=args.jerp_python)
+            if not 0.1 <= args.poll_interval <= 3600:
+                parser.error("--poll-interval must be between 0.1 and 3600 seconds")
+            return serve(
+                settings,
+                args.env_id or new_env_id(),
+                poll_s=args.poll_interval,
+                jerp_python=args.jerp_python,
+            )
         if args.command == "start":
             handle = start_dataplane(settings)
             print(f"data plane running: pid {handle.pid}, env {handle.env_id}")

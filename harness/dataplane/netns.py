@@ -48,9 +48,24 @@ def require_root() -> None:
             )
 
 
-def run(args: Sequence[str], *, input_text: str | None = None, check: bool = True) -> str:
-    """Run a command; a failure becomes a DataPlaneError carrying its stderr."""
-    proc = subprocess.run(list(args), input=input_text, capture_output=True, text=True)
+def run(
+    args: Sequence[str],
+    *,
+    input_text: str | None = None,
+    check: bool = True,
+    timeout_s: float = 30.0,
+) -> str:
+    """Run a command; a failure or a hang past ``timeout_s`` becomes a DataPlaneError."""
+    try:
+        proc = subprocess.run(
+            list(args), input=input_text, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired as exc:
+        # The daemon must not hang on one stuck command; the next pass tries again.
+        raise DataPlaneError(
+            f"`{' '.join(args)}` did not finish within {timeout_s:.0f}s",
+            hint="see what blocks it (`ps`, the kernel log); the daemon retries on its next pass",
+        ) from exc
     if check and proc.returncode != 0:
         raise DataPlaneError(
             f"`{' '.join(args)}` failed ({proc.returncode}): {proc.stderr.strip()}",

@@ -16,7 +16,8 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
      "processes": {"haproxy" | "dnsmasq:<ns>" | "jerp:<id>": {"pid": <pid>, "started": <ticks>}},
      "dns": {"<name>": ["<address>", ...]}, "target_health": {"<tg arn>": [<report>]},
      "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
-     "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...]}
+     "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...],
+     "follow": "change-notice" | "polling (<why>)"}
 """
 
 from __future__ import annotations

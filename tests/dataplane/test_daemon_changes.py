@@ -1,0 +1,139 @@
+"""The daemon follows the control plane through the plug-in's change notice, and falls back to
+polling where there is none."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+import pytest
+
+from harness.controlplane.aws import AwsClients
+from harness.controlplane.localstack import LocalStackProcess
+from harness.dataplane.daemon import ChangeWatcher, start_dataplane, stop_dataplane
+from harness.dataplane.state import read_state
+from harness.processes import wait_for
+from harness.settings import load_settings
+
+# ------------------------------------------------------------------ the watcher, on a stand-in
+
+
+class _Notice(BaseHTTPRequestHandler):
+    """Serves generations 7, then 8 (a change); 404 when ``absent``."""
+
+    absent = False
+    served: list[str] = []  # noqa: RUF012
+
+    def do_GET(self) -> None:
+        self.served.append(self.path)
+        if self.absent:
+            self.send_error(404)
+            return
+        body = json.dumps({"generation": 7 if len(self.served) == 1 else 8}).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def notice() -> Iterator[str]:
+    _Notice.served = []
+    server = HTTPServer(("127.0.0.1", 0), _Notice)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=10)
+
+
+def test_a_new_generation_wakes_the_daemon(notice: str) -> None:
+    _Notice.absent = False
+    wake, stop = threading.Event(), threading.Event()
+    watcher = ChangeWatcher(notice, wake, stop).start()
+    try:
+        assert wake.wait(timeout=20), "the watcher did not wake on the new generation"
+        assert watcher.follow == "change-notice"
+        assert _Notice.served[0] == "/_jerp/changes"  # the first ask answers at once
+        assert _Notice.served[1] == "/_jerp/changes?after=7&timeout=10"
+    finally:
+        stop.set()
+
+
+def test_without_the_route_the_watcher_leaves_it_to_polling(notice: str) -> None:
+    _Notice.absent = True
+    wake, stop = threading.Event(), threading.Event()
+    watcher = ChangeWatcher(notice, wake, stop).start()
+    try:
+        wait_for("the watcher to give up", lambda: not watcher._thread.is_alive(), 20)
+        assert watcher.follow.startswith("polling (no change notice")
+        assert not wake.is_set()
+        assert len(_Notice.served) == 1
+    finally:
+        stop.set()
+
+
+# ------------------------------------------------------------------ the daemon, on LocalStack
+
+REGION = "eu-north-1"  # no other test creates anything here
+SAFETY_NET_S = 600.0  # longer than the test: only the change notice can make it follow
+
+
+def _nlb_nodes(state_dir: Any) -> list[str]:
+    state = read_state(state_dir) or {}
+    return sorted(k for k, h in state.get("hosts", {}).items() if h.get("kind") == "nlb-node")
+
+
+@pytest.mark.root
+@pytest.mark.integration
+def test_the_daemon_follows_a_change_through_the_notice_not_the_poll(
+    localstack: LocalStackProcess, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    settings = load_settings(
+        STACK="local",
+        LOCALSTACK_ENDPOINT=localstack.url,
+        AWS_REGION=REGION,
+        HARNESS_STATE_DIR=str(tmp_path_factory.mktemp("daemon-changes")),
+    )
+    clients = AwsClients.from_settings(settings)
+    ec2, elbv2 = clients.ec2(), clients.elbv2()
+    start_dataplane(settings, timeout_s=60, poll_s=SAFETY_NET_S)
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.77.1.0/24", AvailabilityZone=f"{REGION}a")
+    lb_arn = ""
+    try:
+        state = read_state(settings.state_dir) or {}
+        assert state.get("follow") == "change-notice"
+        assert _nlb_nodes(settings.state_dir) == []
+        lb = elbv2.create_load_balancer(
+            Name="notice-nlb",
+            Subnets=[subnet["Subnet"]["SubnetId"]],
+            Scheme="internal",
+            Type="network",
+        )["LoadBalancers"][0]
+        lb_arn = lb["LoadBalancerArn"]
+        wait_for(
+            "the data plane to add the new NLB's node",
+            lambda: len(_nlb_nodes(settings.state_dir)) == 1,
+            30,
+        )
+        elbv2.delete_load_balancer(LoadBalancerArn=lb_arn)
+        lb_arn = ""
+        wait_for(
+            "the data plane to remove the deleted NLB's node",
+            lambda: _nlb_nodes(settings.state_dir) == [],
+            30,
+        )
+    finally:
+        stop_dataplane(settings)
+        if lb_arn:
+            elbv2.delete_load_balancer(LoadBalancerArn=lb_arn)
+        ec2.delete_subnet(SubnetId=subnet["Subnet"]["SubnetId"])
+        ec2.delete_vpc(VpcId=vpc)
