@@ -84,7 +84,7 @@ def run_lint(terraform_bin: str = "terraform") -> int:
     if shutil.which(terraform_bin) is None:
         raise PrerequisiteError(
             f"{terraform_bin!r} is not on PATH",
-            hint="install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install)",
+            hint="install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)",
         )
     failed: list[str] = []
     for step in lint_steps(terraform_bin):

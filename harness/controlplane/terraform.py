@@ -31,7 +31,7 @@ from harness.processes import ProcessId, start_ticks, wait_for
 from harness.statelock import die_with_parent
 
 INSTALL_HINT = (
-    "install Terraform >= 1.5 (https://developer.hashicorp.com/terraform/install) or set "
+    "install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install) or set "
     "TERRAFORM to its path"
 )
 RUNNING = "terraform.running.json"

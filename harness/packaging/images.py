@@ -177,7 +177,7 @@ def harness_context(state_dir: Path, terraform_bin: str) -> Path:
     if found is None:
         raise PrerequisiteError(
             f"terraform ({terraform_bin}) is not on PATH: the harness image copies the host's",
-            hint="install Terraform >= 1.5 for linux/amd64 (or set TERRAFORM to its path)",
+            hint="install Terraform >= 1.9 for linux/amd64 (or set TERRAFORM to its path)",
         )
     context = state_dir / "harness-context"
     shutil.rmtree(context, ignore_errors=True)
