@@ -40,6 +40,7 @@ from harness.dataplane.state import (
     state_path,
     write_state,
 )
+from harness.dataplane.topology import Topology
 from harness.errors import DataPlaneError, HarnessError, WaitTimeout
 from harness.lifecycle import log_tail
 from harness.processes import ProcessId, wait_for
@@ -148,6 +149,16 @@ def serve(
     wake = threading.Event()
     stop.wakes.append(wake)
     reader = TopologyReader(AwsClients.from_settings(settings))
+    # Where a pass spends its time (in the state file, for `make bench` and for profiling).
+    timing: dict[str, float] = {}
+
+    def read() -> Topology:
+        started = time.monotonic()
+        try:
+            return reader.read()
+        finally:
+            timing["read_s"] = round(time.monotonic() - started, 4)
+
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
     me = ProcessId.self()
@@ -155,30 +166,36 @@ def serve(
     plane = DataPlane(
         settings.state_dir,
         env_id,
-        reader.read,
+        read,
         http_reporter(settings.localstack_url),
         python=jerp_python,
     )
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
     watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s).start()
-    write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
+    extra = {"follow": watcher.follow, "pass_timing": timing}
+    write_state(settings.state_dir, {**base, **plane.snapshot(), **extra})
     try:
         while not stop.event.is_set():
             # Cleared before the pass: a change that lands during it wakes the next one.
             wake.clear()
+            started = time.monotonic()
             try:
                 changes = plane.reconcile()
                 plane.last_error = None
+                timing["pass_s"] = round(time.monotonic() - started, 4)
                 for change in changes:
                     print(f"{time.strftime('%H:%M:%S')} {change}", flush=True)
+                if changes:
+                    print(f"{time.strftime('%H:%M:%S')} pass took {timing}", flush=True)
             except HarnessError as exc:
                 plane.last_error = str(exc)
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc}", flush=True)
             except Exception as exc:
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
-            write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
+            extra = {"follow": watcher.follow, "pass_timing": dict(timing)}
+            write_state(settings.state_dir, {**base, **plane.snapshot(), **extra})
             wake.wait(poll_s)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)

@@ -17,7 +17,8 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
      "dns": {"<name>": ["<address>", ...]}, "target_health": {"<tg arn>": [<report>]},
      "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
      "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...],
-     "follow": "change-notice" | "polling (<why>)"}
+     "follow": "change-notice" | "polling (<why>)",
+     "pass_timing": {"read_s": <last topology read>, "pass_s": <last whole pass>}}
 """
 
 from __future__ import annotations
