@@ -172,7 +172,10 @@ class HAProxy(Lifecycle):
         candidate = self.config_file.with_suffix(".new")
         candidate.write_text(text)
         check = subprocess.run(
-            ["haproxy", "-c", "-q", "-f", str(candidate)], capture_output=True, text=True
+            ["haproxy", "-c", "-q", "-f", str(candidate)],
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
         if check.returncode != 0:
             raise DataPlaneError(
