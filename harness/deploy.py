@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.controlplane.aws import AwsClients
 from harness.errors import PrerequisiteError, StackNotDeployedError
@@ -45,7 +45,7 @@ class Deployment:
     """A deployed stack: Terraform outputs plus clients for its control plane."""
 
     stack: str
-    outputs: dict[str, Any]
+    outputs: dict[str, object]  # `terraform output -json`: JSON values by name
     clients: AwsClients
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -71,8 +71,8 @@ def _state_file(settings: HarnessSettings) -> Path:
     return settings.state_dir / f"terraform-{settings.stack}.tfstate"
 
 
-def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, Any]:
-    variables: dict[str, Any] = {"wheelhouse_dir": str(wheelhouse)}
+def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, str]:
+    variables = {"wheelhouse_dir": str(wheelhouse)}
     if settings.stack == "local":
         variables["localstack_endpoint"] = settings.localstack_url
     else:
@@ -186,7 +186,7 @@ def _deploy(settings: HarnessSettings) -> Deployment:
         t0 = time.monotonic()
         tf.init()
         tf.apply(_tf_vars(settings, wheelhouse))
-        outputs: dict[str, Any] = tf.output()
+        outputs: dict[str, object] = tf.output()
         timings["terraform_apply"] = time.monotonic() - t0
         _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import pytest
 
+from harness.errors import WaitTimeout
+from harness.processes import wait_for, wait_until
 from jerp.middleware import FLUSH_DELAY_S
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -119,19 +121,21 @@ def start(tmp_path: Path, argv: list[str], **env_extra: str) -> Server:
             [sys.executable, *argv], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
         )
     server = Server(proc, port, out, err)
-    deadline = time.monotonic() + 20
-    while True:
+
+    def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"jerp exited {proc.returncode}: {err.read_text()}")
         try:
-            if server.get("/healthz")[0] == 200:
-                return server
+            return server.get("/healthz")[0] == 200
         except OSError:
-            pass
-        if time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"jerp did not answer /healthz in 20 s: {err.read_text()}")
-        time.sleep(0.05)
+            return False
+
+    try:
+        wait_for("jerp to answer /healthz", healthy, 20)
+    except WaitTimeout as exc:
+        server.stop()
+        raise AssertionError(f"{exc}: {err.read_text()}") from exc
+    return server
 
 
 @pytest.fixture
@@ -210,10 +214,9 @@ def test_request_in_flight_at_sigterm_completes(tmp_path: Path) -> None:
     try:
         conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         conn.sendall(b"GET /user/slow-yundream HTTP/1.1\r\nHost: jerp\r\n\r\n")
-        deadline = time.monotonic() + 5
-        while "in-flight" not in server.stdout.read_text():
-            assert time.monotonic() < deadline, "the slow request never reached the app"
-            time.sleep(0.01)
+        wait_for(
+            "the slow request to reach the app", lambda: "in-flight" in server.stdout.read_text(), 5
+        )
         server.proc.send_signal(signal.SIGTERM)
         response = b""
         while chunk := conn.recv(4096):
@@ -235,16 +238,18 @@ def test_request_in_flight_at_sigterm_completes(tmp_path: Path) -> None:
 def test_two_workers_both_serve_and_stop_on_sigterm(tmp_path: Path) -> None:
     server = start(tmp_path, ["-m", "jerp"], JERP_WORKERS="2")
     try:
-        pids: set[int] = set()
-        deadline = time.monotonic() + 20
         # new connections from many threads at once, until the access log shows both workers
         with ThreadPoolExecutor(max_workers=16) as pool:
-            while len(pids) < 2:
-                assert time.monotonic() < deadline, f"only worker(s) {pids} served in 20 s"
+
+            def workers_in_the_log() -> set[int]:
                 statuses = set(pool.map(lambda n: server.get(f"/user/w{n}")[0], range(64)))
                 assert statuses == {200}
                 time.sleep(FLUSH_DELAY_S * 2)  # let both workers write their batches
-                pids = {line["pid"] for line in server.access_lines()}
+                return {line["pid"] for line in server.access_lines()}
+
+            pids = wait_until(
+                "both workers to serve", workers_in_the_log, lambda p: len(p) >= 2, 20
+            )
         assert server.proc.pid not in pids  # the parent only supervises
         assert server.stop() == 0  # the supervisor stops its workers and exits 0
         stderr = server.stderr.read_text()
