@@ -21,6 +21,7 @@ from tests.seed import (
     SVC,
     TARGET_A,
     TARGET_C,
+    TARGET_IPS,
     VPCE,
     ZONAL,
     seed_outputs,
@@ -47,6 +48,42 @@ def test_missing_outputs_name_the_missing_keys() -> None:
     del partial["endpoint_id"], partial["nlb_dns_name"]
     with pytest.raises(StackNotDeployedError, match="nlb_dns_name, endpoint_id"):
         checks.Facts.from_outputs(partial, seed_topology())
+
+
+def test_a_malformed_output_names_itself() -> None:
+    broken = {**seed_outputs(), "listener_port": "eighty"}
+    with pytest.raises(StackNotDeployedError, match="output listener_port is 'eighty', not a TCP"):
+        checks.Facts.from_outputs(broken, seed_topology())
+
+
+def test_ports_come_from_the_outputs_not_the_seed() -> None:
+    """A stack whose NLB listens on 8000 and whose targets serve on 9090."""
+    moved = checks.Facts.from_outputs(
+        {**seed_outputs(), "listener_port": 8000, "target_port": 9090},
+        seed_topology(endpoint_ingress=()),
+    )
+    urls: list[str] = []
+    tried: list[tuple[str, int]] = []
+
+    def record_url(url: str) -> HttpResult:
+        urls.append(url)
+        return greeting(url, TARGET_A)
+
+    def record_connect(address: str, port: int) -> ConnectResult:
+        tried.append((address, port))
+        return ConnectResult(address, port, "unreachable")
+
+    probe = StubProbe(http=record_url, connect=record_connect)
+    checks.check_greeting(probe, moved)
+    assert {url.split("/user/")[0] for url in urls} == {
+        f"http://{name}:8000" for name in (REGIONAL, *ZONAL.values())
+    }
+    checks.check_consumer_cannot_reach_provider(probe, moved)
+    assert set(tried) == {
+        *((ip, 9090) for ip in TARGET_IPS.values()),
+        *((ip, 8000) for ip in NODE_IPS.values()),
+    }
+    assert "--port 8000" in checks.traffic_hint(moved)
 
 
 # --- DNS ---------------------------------------------------------------------------------
