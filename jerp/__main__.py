@@ -7,6 +7,7 @@ import sys
 import uvicorn
 
 from jerp.logconfig import log_config
+from jerp.proxy_protocol import ProxyProtocolV2
 from jerp.settings import SettingsError, load_settings
 
 
@@ -29,6 +30,8 @@ def main() -> int:
         access_log=False,  # JERP writes its own JSON access lines (jerp.middleware)
         timeout_graceful_shutdown=int(settings.graceful_timeout),
         server_header=False,
+        # A PROXY v2 header is read off each connection before HTTP (jerp.proxy_protocol).
+        http=ProxyProtocolV2 if settings.proxy_protocol == "v2" else "auto",
     )
     return 0
 

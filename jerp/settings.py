@@ -35,6 +35,11 @@ class Settings(BaseSettings):
     workers: int = Field(
         1, ge=1, description="uvicorn worker processes; the instance's vCPU count on EC2"
     )
+    proxy_protocol: Literal["off", "v2"] = Field(
+        "off",
+        description="v2: every connection starts with a PROXY v2 header (a target group with "
+        "proxy_protocol_v2.enabled); the client address and endpoint id come from it",
+    )
 
 
 def load_settings() -> Settings:
