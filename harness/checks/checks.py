@@ -64,10 +64,16 @@ class CheckResult:
     hint: str = ""
     skipped: bool = False
     duration_s: float = 0.0
+    # Passes, but the deployment relies on an AWS behaviour the emulator declines.
+    warning: bool = False
 
     @property
     def status(self) -> str:
-        return "SKIP" if self.skipped else "PASS" if self.passed else "FAIL"
+        if self.skipped:
+            return "SKIP"
+        if self.warning:
+            return "WARN"
+        return "PASS" if self.passed else "FAIL"
 
 
 def passed(name: str, expected: str, observed: str) -> CheckResult:
@@ -643,6 +649,59 @@ def check_targets_healthy(probe: Probe, facts: Facts) -> CheckResult:
     )
 
 
+# Attribute values whose AWS behaviour the emulator declines: (resource, key, value) -> (row
+# of docs/aws-behaviour.md, what AWS does that the emulator does not).
+DECLINED_ATTRIBUTES: Mapping[tuple[str, str, str], tuple[str, str]] = {
+    ("target group", "target_health_state.unhealthy.connection_termination.enabled", "false"): (
+        "nlb-unhealthy-rst",
+        "AWS keeps open flows to a target that turns unhealthy; the emulator always resets them",
+    ),
+    ("target group", "deregistration_delay.connection_termination.enabled", "true"): (
+        "tg-connection-termination",
+        "AWS closes a draining target's open flows when the delay ends; the emulator lets them "
+        "run until they close or idle out (350 s)",
+    ),
+}
+
+
+def _warning(row: str, what: str, observed: str) -> CheckResult:
+    return CheckResult(
+        f"declined: {row} (docs/aws-behaviour.md)",
+        True,
+        "a configuration the local emulator reproduces",
+        f"{observed}: {what}",
+        "a green local run does not prove this part; check it on AWS (`make deploy STACK=aws`)",
+        warning=True,
+    )
+
+
+def check_declined_behaviours(probe: Probe, facts: Facts) -> list[CheckResult]:
+    """Warnings (never failures) for each AWS behaviour the deployment relies on that the
+    local emulator declines (docs/aws-behaviour.md, rows marked `declined`); none on AWS."""
+    from harness.checks.probes import AwsProbe
+
+    if isinstance(probe, AwsProbe):
+        return []
+    warnings = []
+    tg = facts.target_group()
+    for key, value in tg.attributes if tg else ():
+        declined = DECLINED_ATTRIBUTES.get(("target group", key, value.lower()))
+        if declined:
+            warnings.append(_warning(declined[0], declined[1], f"target group {key}={value}"))
+    lb = facts.load_balancer()
+    for listener in lb.listeners if lb else ():
+        if listener.protocol.upper() != "TCP":
+            warnings.append(
+                _warning(
+                    "endpoint-tcp-only",
+                    "the emulator forwards every listener as plain TCP (no TLS termination, "
+                    "no UDP)",
+                    f"listener {listener.port} protocol {listener.protocol}",
+                )
+            )
+    return warnings
+
+
 Check = Callable[[Probe, Facts], "CheckResult | list[CheckResult]"]
 
 ALL_CHECKS: tuple[Check, ...] = (
@@ -654,6 +713,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_consumer_cannot_reach_provider,
     check_provider_cannot_reach_consumer,
     check_no_traffic_unless_available,
+    check_declined_behaviours,
 )
 
 

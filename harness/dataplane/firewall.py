@@ -1,9 +1,12 @@
 """Security groups as nftables rules inside a host's namespace.
 
-Ingress is enforced the way a security group is: stateful (replies to allowed traffic and to
-the host's own connections pass), everything not allowed by a rule is dropped. Source-group
-references arrive already resolved to the member addresses. Egress is left open (the default
-security group egress rule); the rules of one namespace are replaced atomically.
+Both directions are enforced the way a security group is: stateful (replies to allowed traffic
+pass both ways), everything not allowed by a rule is dropped. Source-group references arrive
+already resolved to the member addresses. Egress rules apply to what the host sends (VPC user
+guide, "Security group rules": outbound rules control the traffic allowed to leave); traffic to
+the Amazon DNS server at VPC base+2 is never filtered by security groups (VPC user guide,
+"Security group rules", Considerations: traffic to and from Amazon DNS is not evaluated).
+The rules of one namespace are replaced atomically.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ _PROTOCOLS = {"tcp": "tcp", "6": "tcp", "udp": "udp", "17": "udp", "icmp": "icmp
 
 @dataclass(frozen=True)
 class IngressRule:
-    """One resolved permission: protocol (tcp/udp/icmp/-1), inclusive ports, source CIDRs."""
+    """One resolved permission: protocol (tcp/udp/icmp/-1), inclusive ports, and the peer CIDRs
+    (sources of an ingress rule, destinations of an egress rule)."""
 
     protocol: str
     from_port: int
@@ -45,8 +49,30 @@ def _match(rule: IngressRule) -> str | None:
     return f"{name} dport {ports} "
 
 
-def render_ruleset(rules: Iterable[IngressRule]) -> str:
-    """An nft script that (re)creates the namespace's security-group table in one transaction."""
+def _rule_lines(rules: Iterable[IngressRule], peer: str) -> list[str]:
+    lines: list[str] = []
+    for rule in rules:
+        match = _match(rule)
+        if match is None or not rule.sources:
+            continue
+        peers = ", ".join(sorted(set(rule.sources)))
+        line = f"    ip {peer} {{ {peers} }} {match}accept"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def render_ruleset(
+    rules: Iterable[IngressRule],
+    egress: Iterable[IngressRule] | None = None,
+    dns_server: str | None = None,
+) -> str:
+    """An nft script that (re)creates the namespace's security-group table in one transaction.
+
+    ``egress`` None leaves outbound open (a host without security groups, such as an NLB
+    created without any); otherwise only what an egress rule allows leaves, plus DNS to
+    ``dns_server``.
+    """
     lines = [
         f"table inet {TABLE}",
         f"delete table inet {TABLE}",
@@ -56,18 +82,23 @@ def render_ruleset(rules: Iterable[IngressRule]) -> str:
         '    iif "lo" accept',
         "    ct state established,related accept",
         "    ct state invalid drop",
+        *_rule_lines(rules, "saddr"),
+        "  }",
     ]
-    seen: set[str] = set()
-    for rule in rules:
-        match = _match(rule)
-        if match is None or not rule.sources:
-            continue
-        sources = ", ".join(sorted(set(rule.sources)))
-        line = f"    ip saddr {{ {sources} }} {match}accept"
-        if line not in seen:
-            seen.add(line)
-            lines.append(line)
-    lines += ["  }", "}", ""]
+    if egress is not None:
+        lines += [
+            "  chain output {",
+            "    type filter hook output priority 0; policy drop;",
+            '    oif "lo" accept',
+            "    ct state established,related accept",
+            "    ct state invalid drop",
+        ]
+        if dns_server:
+            lines.append(
+                f"    ip daddr {dns_server} meta l4proto {{ tcp, udp }} th dport 53 accept"
+            )
+        lines += [*_rule_lines(egress, "daddr"), "  }"]
+    lines += ["}", ""]
     return "\n".join(lines)
 
 

@@ -7,6 +7,20 @@ connects to the NLB node from the node's namespace, so the two VPCs never get a 
 other. A change of configuration is a master-worker reload (SIGUSR2): the old worker finishes
 its open connections, the new one takes new ones; check results survive through the
 server-state file.
+
+AWS behaviour carried by the configuration (docs/aws-behaviour.md):
+
+- idle TCP flows are closed after 350 s, on each hop (NLB/update-idle-timeout.html);
+- a target turning unhealthy gets its open connections reset (``on-marked-down
+  shutdown-sessions``; NLB/target-group-health-checks.html, unhealthy connection termination on
+  by default);
+- a newly added target gets no traffic until ``healthy_threshold`` checks pass: HAProxy 2.6
+  starts a new server UP, so :meth:`HAProxy.apply` writes it into the server-state file as DOWN
+  and the ``rise`` checks bring it up (NLB/target-group-health-checks.html);
+- PrivateLink traffic enters an NLB node through a loopback bind that accepts PROXY v2 from the
+  endpoint ENI's listener, so the node sees the consumer's address: the NLB security group is
+  evaluated on it (``tcp-request session``, after the header) and a proxy-protocol target
+  group gets it in its header (NLB/load-balancer-security-groups.html, Considerations).
 """
 
 from __future__ import annotations
@@ -18,7 +32,7 @@ import signal
 import socket
 import subprocess
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.dataplane.netns import NamespacedProcess
@@ -27,6 +41,10 @@ from harness.lifecycle import Lifecycle
 from harness.processes import wait_for
 
 RELOAD_DRAIN_S = 3.0
+IDLE_TIMEOUT_S = 350  # NLB/update-idle-timeout.html: TCP idle timeout default
+# The PROXY v2 TLV (PP2_TYPE_UNIQUE_ID) HAProxy 2.6 can forward: the endpoint id rides in it
+# from the ENI listener to the node and on to the relay in :mod:`harness.dataplane.ppv2`.
+NODE_UNIQUE_ID = "%[fc_pp_unique_id]"
 
 
 @dataclass(frozen=True)
@@ -48,11 +66,21 @@ class ServerSpec:
     port: int
     namespace: str
     backup: bool = False
+    # A PROXY v2 header (with the unique-id TLV) on every connection to this server.
+    send_proxy: bool = False
+    # Health checks go here instead of address:port (a server reached through the PPv2 relay).
+    check_address: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True)
 class ProxySpec:
-    """One listener (frontend) and its backend: bind ip:port in a namespace, forward to servers."""
+    """One listener (frontend) and its backend: bind ip:port in a namespace, forward to servers.
+
+    ``privatelink_bind``: a second bind (loopback ip, port) in the same namespace that takes
+    PROXY v2 from endpoint ENIs; ``privatelink_allow``: the sources the NLB security group
+    admits on that traffic (None: not evaluated); ``unique_id``: the unique-id TLV sent to
+    servers with ``send_proxy``.
+    """
 
     name: str
     bind_ip: str
@@ -60,6 +88,18 @@ class ProxySpec:
     bind_namespace: str
     servers: tuple[ServerSpec, ...]
     check: HealthCheckSpec | None = None
+    privatelink_bind: tuple[str, int] | None = None
+    privatelink_allow: tuple[str, ...] | None = None
+    unique_id: str | None = None
+
+
+# The server-state file's columns (``show servers state``, format 1).
+_STATE_HEADER = (
+    "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight "
+    "srv_iweight srv_time_since_last_change srv_check_status srv_check_result "
+    "srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn "
+    "srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port"
+)
 
 
 def render_config(proxies: Iterable[ProxySpec], stats_socket: Path, state_file: Path) -> str:
@@ -73,15 +113,26 @@ def render_config(proxies: Iterable[ProxySpec], stats_socket: Path, state_file: 
         "defaults",
         "    mode tcp",
         "    timeout connect 5s",
-        "    timeout client 60s",
-        "    timeout server 60s",
+        f"    timeout client {IDLE_TIMEOUT_S}s",
+        f"    timeout server {IDLE_TIMEOUT_S}s",
         "    timeout check 3s",
         "    load-server-state-from-file global",
+        "    default-server on-marked-down shutdown-sessions",
         "",
     ]
     for proxy in sorted(proxies, key=lambda p: p.name):
         out.append(f"listen {proxy.name}")
         out.append(f"    bind {proxy.bind_ip}:{proxy.bind_port} namespace {proxy.bind_namespace}")
+        if proxy.privatelink_bind is not None:
+            ip, port = proxy.privatelink_bind
+            out.append(f"    bind {ip}:{port} namespace {proxy.bind_namespace} accept-proxy")
+        if proxy.privatelink_allow is not None:
+            # Session rules see the addresses from the PROXY header: the consumer's.
+            allowed = " ".join(sorted(set(proxy.privatelink_allow)))
+            condition = f" !{{ src {allowed} }}" if allowed else ""
+            out.append(f"    tcp-request session reject if {{ fc_rcvd_proxy }}{condition}")
+        if proxy.unique_id:
+            out.append(f"    unique-id-format {proxy.unique_id}")
         check = proxy.check
         check_args = ""
         if check is not None:
@@ -89,13 +140,23 @@ def render_config(proxies: Iterable[ProxySpec], stats_socket: Path, state_file: 
                 out.append(f"    option httpchk GET {check.path}")
                 out.append(f"    http-check expect status {check.matcher}")
             check_args = f" check inter {check.interval_s}s rise {check.rise} fall {check.fall}"
-            if check.port is not None:
-                check_args += f" port {check.port}"
         for server in sorted(proxy.servers, key=lambda s: s.name):
             line = (
                 f"    server {server.name} {server.address}:{server.port}"
                 f" namespace {server.namespace}{check_args}"
             )
+            if check is not None:
+                if server.check_address is not None:
+                    line += f" addr {server.check_address[0]}"
+                    port = check.port if check.port is not None else server.check_address[1]
+                    line += f" port {port}"
+                elif check.port is not None:
+                    line += f" port {check.port}"
+            if server.send_proxy:
+                line += " send-proxy-v2 proxy-v2-options unique-id"
+                if check is not None:
+                    # AWS: health checks carry a PROXY v2 header too (a LOCAL one).
+                    line += " check-send-proxy"
             if server.backup:
                 line += " backup"
             out.append(line)
@@ -110,9 +171,14 @@ class ServerStatus:
     status: str  # UP, DOWN, MAINT, "UP 1/2", "no check" ...
     check_status: str  # L7OK, L4CON, INI, ...
     check_desc: str
+    # Added DOWN and not UP yet: its passing checks are still counting to ``rise`` (AWS:
+    # `initial` until healthy_threshold checks pass).
+    initial: bool = False
 
     @property
     def checked(self) -> bool:
+        if self.initial and self.status.startswith("DOWN ") and "/" in self.status:
+            return False
         return bool(self.check_status) and not self.check_status.startswith("INI")
 
     @property
@@ -150,6 +216,8 @@ class HAProxy(Lifecycle):
         self.state_file = state_dir / f"{name}.state"
         self.master_socket = state_dir / f"{name}-master.sock"
         self._text: str | None = None
+        self._checked: set[tuple[str, str]] = set()  # (proxy, server) with health checks
+        self._rising: set[tuple[str, str]] = set()  # added DOWN, not seen UP yet
         self.process = NamespacedProcess(
             "haproxy",
             ["haproxy", "-W", "-db", "-S", str(self.master_socket), "-f", str(self.config_file)],
@@ -182,19 +250,49 @@ class HAProxy(Lifecycle):
                 f"haproxy rejected the generated configuration: {check.stderr.strip()}",
                 hint=f"this is a bug in harness/haproxy.py; the file is {candidate}",
             )
+        checked = {
+            (p.name, server.name): (server.address, server.port)
+            for p in proxies
+            if p.check is not None
+            for server in p.servers
+        }
         if self.process.running():
             self._save_server_state()
+            self._start_down({k: v for k, v in checked.items() if k not in self._checked})
             candidate.replace(self.config_file)
             self._reload()
         else:
             self.state_file.unlink(missing_ok=True)
+            self._start_down(checked)
             candidate.replace(self.config_file)
             self.process.start()
             wait_for(
                 "haproxy's stats socket", lambda: self._try_command("show info") is not None, 15
             )
         self._text = text
+        self._checked = set(checked)
+        self._rising &= self._checked
         return True
+
+    def _start_down(self, servers: dict[tuple[str, str], tuple[str, int]]) -> None:
+        """Enter ``servers`` in the server-state file as DOWN with no passed check, so they
+        need ``rise`` passing checks before the first connection."""
+        if not servers:
+            return
+        lines = self.state_file.read_text().splitlines() if self.state_file.exists() else []
+        if not lines:
+            lines = ["1", _STATE_HEADER]
+        known = {tuple(f.split()[1:4:2]) for f in lines[1:] if f and not f.startswith("#")}
+        for (proxy, server), (address, port) in sorted(servers.items()):
+            if (proxy, server) in known:
+                continue
+            # Ids 0: HAProxy matches the entry by proxy and server name. Operational state 0
+            # (stopped), check health 0: ``rise`` passing checks to come up.
+            lines.append(
+                f"0 {proxy} 0 {server} {address} 0 0 1 1 0 1 0 0 6 0 0 0 - {port} - 0 0 - - 0"
+            )
+        self.state_file.write_text("\n".join(lines) + "\n")
+        self._rising |= set(servers)
 
     def _workers(self) -> tuple[list[int], list[int]] | None:
         """(current, old) worker pids from the master CLI; None when it does not answer."""
@@ -264,7 +362,9 @@ class HAProxy(Lifecycle):
     def server_status(self) -> list[ServerStatus]:
         """Every server's state as the current worker sees it; empty when not answering."""
         text = self._try_command("show stat")
-        return parse_stat(text) if text else []
+        statuses = parse_stat(text) if text else []
+        self._rising -= {(s.proxy, s.server) for s in statuses if s.up}
+        return [replace(s, initial=(s.proxy, s.server) in self._rising) for s in statuses]
 
     def start(self) -> HAProxy:
         self.apply([])

@@ -19,16 +19,20 @@ class JerpSpec:
     namespace: str
     ip: str
     port: int
+    proxy_protocol: str = ""  # JERP_PROXY_PROTOCOL from the instance's user data
 
 
 def jerp_env(spec: JerpSpec) -> dict[str, str]:
-    return {
+    env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "PYTHONPATH": str(REPO_ROOT),
         "JERP_HOST": spec.ip,
         "JERP_PORT": str(spec.port),
         "JERP_INSTANCE_ID": spec.instance_id,
     }
+    if spec.proxy_protocol:
+        env["JERP_PROXY_PROTOCOL"] = spec.proxy_protocol
+    return env
 
 
 class JerpHost(Lifecycle):

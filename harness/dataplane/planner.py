@@ -12,13 +12,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from harness.dataplane.firewall import IngressRule, render_ruleset
-from harness.dataplane.haproxy import HealthCheckSpec, ProxySpec, ServerSpec
+from harness.dataplane.haproxy import NODE_UNIQUE_ID, HealthCheckSpec, ProxySpec, ServerSpec
 from harness.dataplane.hosts import JerpSpec
 from harness.dataplane.netns import (
     HostSpec,
     RouterSpec,
     short_hash,
 )
+from harness.dataplane.ppv2 import RelayRoute
 from harness.dataplane.topology import (
     HealthCheck,
     Instance,
@@ -33,6 +34,13 @@ _RUNNING = "running"
 _INSTANCE_GONE = ("terminated", "shutting-down")
 _INSTANCE_STOPPED = ("stopped", "stopping")
 _ENDPOINT_GONE = ("deleted", "deleting", "failed")
+# NLB/edit-target-group-attributes.html#deregistration-delay: no new flows to a draining
+# target; its open flows stay on the HAProxy worker that has them.
+_NO_NEW_FLOWS = ("draining",)
+# Inside a node's namespace: PrivateLink traffic arrives here (PROXY v2 from the ENI
+# listener) and proxy-protocol targets are reached through the relay's ports.
+NODE_LOOPBACK = "127.0.0.1"
+RELAY_FIRST_PORT = 40000
 
 
 def new_env_id(prefix: str = DEFAULT_PREFIX) -> str:
@@ -67,6 +75,8 @@ class DesiredState:
     )
     # Control-plane data the data plane cannot honour (reported as problems, never hidden).
     warnings: tuple[str, ...] = ()
+    # NLB node namespace -> the PROXY v2 relay's routes (target groups with proxy protocol)
+    relays: Mapping[str, tuple[RelayRoute, ...]] = field(default_factory=dict)
 
 
 def router_namespace(env_id: str, vpc_id: str) -> str:
@@ -92,6 +102,22 @@ def _check_spec(hc: HealthCheck) -> HealthCheckSpec:
         port=port,
         matcher=hc.matcher or "200-399",
     )
+
+
+def _cross_zone(lb: LoadBalancer, tg: TargetGroup) -> bool:
+    """NLB/target-group-cross-zone.html: the target group's setting wins unless it defers."""
+    if tg.cross_zone in ("true", "false"):
+        return tg.cross_zone == "true"
+    return lb.cross_zone
+
+
+def _admits(rule: IngressRule, port: int) -> bool:
+    proto = rule.protocol.lower()
+    if proto in ("-1", "all"):
+        return True
+    if proto not in ("tcp", "6"):
+        return False
+    return rule.from_port < 0 or rule.from_port <= port <= rule.to_port
 
 
 def _resolve_rules(
@@ -147,8 +173,8 @@ class _Planner:
         self.node_targets: dict[str, dict[str, TargetRef]] = {}
         self.invalid: dict[str, list[tuple[str, int, str, str]]] = {}
         self.jerp_ports: dict[str, int] = {}
-        self.node_servers: dict[tuple[str, str, int], int] = {}  # (lb, az, port) -> targets
         self.tgs = {tg.arn: tg for tg in topology.target_groups}
+        self.relays: dict[str, list[RelayRoute]] = {}
 
     def plan(self) -> DesiredState:
         self._place_instances()
@@ -163,6 +189,7 @@ class _Planner:
                 host_namespace(self.env_id, instance_id),
                 self.instances[instance_id].private_ip,
                 port,
+                self.instances[instance_id].jerp_proxy_protocol,
             )
             for instance_id, port in self.jerp_ports.items()
         }
@@ -178,6 +205,7 @@ class _Planner:
             node_targets=self.node_targets,
             invalid_targets={arn: tuple(items) for arn, items in self.invalid.items()},
             warnings=tuple(self.warnings),
+            relays={ns: tuple(routes) for ns, routes in self.relays.items()},
         )
 
     def _add_host(
@@ -269,12 +297,39 @@ class _Planner:
         groups = {sg.group_id: sg for sg in self.topology.security_groups}
         rulesets: dict[str, str] = {}
         for namespace, group_ids in sorted(self.host_groups.items()):
-            rules: list[SecurityGroupRule] = []
+            ingress: list[SecurityGroupRule] = []
+            egress: list[SecurityGroupRule] = []
             for group_id in group_ids:
                 if group_id in groups:
-                    rules += groups[group_id].ingress
-            rulesets[namespace] = render_ruleset(_resolve_rules(rules, self.members))
+                    ingress += groups[group_id].ingress
+                    egress += groups[group_id].egress
+            rulesets[namespace] = render_ruleset(
+                _resolve_rules(ingress, self.members),
+                # A host listing no group (hand-made topologies only; on AWS every instance
+                # has one) keeps outbound open.
+                _resolve_rules(egress, self.members) if group_ids else None,
+                self.hosts[namespace].resolver_ip,
+            )
         return rulesets
+
+    def _privatelink_allow(self, lb: LoadBalancer, port: int) -> tuple[str, ...] | None:
+        """Sources the NLB's security groups admit on ``port`` for PrivateLink traffic.
+
+        NLB/load-balancer-security-groups.html (Considerations): with the inbound rules
+        enforced on PrivateLink traffic, the source they see is the client's private address,
+        not the endpoint ENI's; with the setting off, or no groups, nothing is evaluated.
+        """
+        if not lb.security_groups or not lb.enforce_sg_on_privatelink:
+            return None
+        groups = {sg.group_id: sg for sg in self.topology.security_groups}
+        rules = [r for g in lb.security_groups if g in groups for r in groups[g].ingress]
+        allowed = [
+            source
+            for rule in _resolve_rules(rules, self.members)
+            if _admits(rule, port)
+            for source in rule.sources
+        ]
+        return tuple(sorted(set(allowed)))
 
     def _serving_targets(self, tg: TargetGroup) -> list[tuple[Instance, int]]:
         """The running targets of ``tg``; stopped ones are recorded as InvalidState."""
@@ -285,6 +340,10 @@ class _Planner:
             if member is None:
                 continue
             port = target.port or tg.port
+            if target.health in _NO_NEW_FLOWS:
+                if member.state == _RUNNING:  # JERP keeps serving the open flows
+                    self.jerp_ports.setdefault(member.instance_id, port)
+                continue
             if member.state in _INSTANCE_STOPPED:
                 self.invalid.setdefault(tg.arn, []).append(
                     (
@@ -304,11 +363,13 @@ class _Planner:
         """Per node and listener: forward to the node's targets (its AZ's, unless cross-zone)."""
         subnet_az = {s.subnet_id: s.az for v in self.topology.vpcs for s in v.subnets}
         for lb in self.topology.load_balancers:
+            listener_ports = {listener.port for listener in lb.listeners}
             for listener in lb.listeners:
                 tg = self.tgs.get(listener.target_group_arn)
                 if tg is None:
                     continue
                 targets = self._serving_targets(tg)
+                cross_zone = _cross_zone(lb, tg)
                 for (lb_arn, az), node in sorted(self.node_hosts.items()):
                     if lb_arn != lb.arn:
                         continue
@@ -316,10 +377,12 @@ class _Planner:
                     refs: dict[str, TargetRef] = {}
                     servers: list[ServerSpec] = []
                     for member, port in targets:
-                        if not lb.cross_zone and subnet_az.get(member.subnet_id) != az:
+                        if not cross_zone and subnet_az.get(member.subnet_id) != az:
                             continue
                         server = f"{member.instance_id}-{port}"
-                        servers.append(ServerSpec(server, member.private_ip, port, node.namespace))
+                        servers.append(
+                            self._server(server, member.private_ip, port, node, tg, listener_ports)
+                        )
                         refs[server] = TargetRef(tg.arn, member.instance_id, port)
                     self.proxies.append(
                         ProxySpec(
@@ -329,13 +392,47 @@ class _Planner:
                             node.namespace,
                             tuple(servers),
                             _check_spec(tg.health_check),
+                            privatelink_bind=(NODE_LOOPBACK, listener.port),
+                            privatelink_allow=self._privatelink_allow(lb, listener.port),
+                            unique_id=NODE_UNIQUE_ID if tg.proxy_protocol_v2 else None,
                         )
                     )
                     self.node_targets[name] = refs
-                    self.node_servers[(lb.arn, az, listener.port)] = len(servers)
+
+    def _server(
+        self,
+        name: str,
+        ip: str,
+        port: int,
+        node: HostSpec,
+        tg: TargetGroup,
+        listener_ports: set[int],
+    ) -> ServerSpec:
+        """A node's server for one target; with proxy protocol, through the node's relay."""
+        if not tg.proxy_protocol_v2:
+            return ServerSpec(name, ip, port, node.namespace)
+        routes = self.relays.setdefault(node.namespace, [])
+        relay_port = max((r.listen[1] for r in routes), default=RELAY_FIRST_PORT - 1) + 1
+        while relay_port in listener_ports:  # the node's loopback binds use those
+            relay_port += 1
+        routes.append(RelayRoute((NODE_LOOPBACK, relay_port), (ip, port)))
+        return ServerSpec(
+            name,
+            NODE_LOOPBACK,
+            relay_port,
+            node.namespace,
+            send_proxy=True,
+            check_address=(ip, port),
+        )
 
     def _endpoint_listeners(self) -> None:
-        """Only an available connection carries traffic: ENI -> same-AZ node, others backup."""
+        """Only an available connection carries traffic, from each ENI to its own AZ's node.
+
+        PL/privatelink-share-your-services.html: the endpoint ENI in an AZ sends to the load
+        balancer node in that AZ. The ENI hands the consumer's address and the endpoint id to
+        the node in a PROXY v2 header (the node's loopback bind); a node without a healthy
+        target behind it fails those connections, as on AWS with cross-zone off.
+        """
         services = {svc.service_name: svc for svc in self.topology.endpoint_services}
         lbs = {lb.arn: lb for lb in self.topology.load_balancers}
         for ep in self.topology.endpoints:
@@ -346,35 +443,21 @@ class _Planner:
                 lb = lbs.get(lb_arn)
                 if lb is None:
                     continue
-                nodes = [
-                    (az, h) for (arn, az), h in sorted(self.node_hosts.items()) if arn == lb_arn
-                ]
                 for listener in lb.listeners:
-                    tg = self.tgs.get(listener.target_group_arn)
-                    check = _check_spec(tg.health_check) if tg else None
-                    if check is not None and check.port is not None:
-                        # The node forwards only its listener port; check through that.
-                        check = HealthCheckSpec(
-                            check.path, check.interval_s, check.rise, check.fall
-                        )
-                    # A node with no target behind it (deregistered, stopped) is no route:
-                    # the ENI goes to the other AZs at once instead of after failed checks.
-                    serving = [
-                        (az, node)
-                        for az, node in nodes
-                        if self.node_servers.get((lb_arn, az, listener.port))
-                    ] or nodes
                     for eni_az, eni in self.eni_hosts.get(ep.endpoint_id, []):
-                        has_own_az = any(az == eni_az for az, _ in serving)
-                        servers = tuple(
-                            ServerSpec(
-                                f"node-{az}",
-                                node.ip,
-                                listener.port,
-                                node.namespace,
-                                backup=has_own_az and az != eni_az,
+                        node = self.node_hosts.get((lb_arn, eni_az))
+                        servers = (
+                            (
+                                ServerSpec(
+                                    f"node-{eni_az}",
+                                    NODE_LOOPBACK,
+                                    listener.port,
+                                    node.namespace,
+                                    send_proxy=True,
+                                ),
                             )
-                            for az, node in serving
+                            if node is not None
+                            else ()
                         )
                         self.proxies.append(
                             ProxySpec(
@@ -383,9 +466,19 @@ class _Planner:
                                 listener.port,
                                 eni.namespace,
                                 servers,
-                                check,
+                                unique_id=ep.endpoint_id,
                             )
                         )
+
+    def _az_up(self, service_name: str, az: str) -> bool:
+        """Whether the service's NLB node in ``az`` has a healthy target (unknown: yes)."""
+        services = {svc.service_name: svc for svc in self.topology.endpoint_services}
+        svc = services.get(service_name)
+        for lb_arn in svc.load_balancer_arns if svc else ():
+            node = self.node_hosts.get((lb_arn, az))
+            if node is not None and self.node_up.get(node.namespace, True):
+                return True
+        return False
 
     def _dns(self) -> dict[str, tuple[str, ...]]:
         """The NLB name -> nodes with healthy targets; endpoint names -> ENIs."""
@@ -401,7 +494,14 @@ class _Planner:
         for ep in self.topology.endpoints:
             placed = self.eni_hosts.get(ep.endpoint_id, [])
             if placed and ep.regional_dns:
-                dns.setdefault(ep.regional_dns, set()).update(h.ip for _, h in placed)
+                # The regional name lists only ENIs whose AZ's NLB node has a healthy target
+                # (all of them when none has: fail open); the zonal names keep theirs. AWS
+                # answer on re:Post: "It does health checking to ensure only healthy ENIs are
+                # returned" (repost.aws/questions/QUupiKY7qBQ4Gd8P58sFmm_A).
+                healthy = [h.ip for az, h in placed if self._az_up(ep.service_name, az)]
+                dns.setdefault(ep.regional_dns, set()).update(
+                    healthy or [h.ip for _, h in placed]
+                )
             for az, name in ep.zonal_dns:
                 ips = {h.ip for eni_az, h in placed if eni_az == az}
                 if ips:

@@ -26,6 +26,7 @@ from harness.dataplane.netns import (
     run,
 )
 from harness.dataplane.planner import DesiredState, plan
+from harness.dataplane.ppv2 import PpV2Relay
 from harness.dataplane.topology import (
     Topology,
 )
@@ -65,6 +66,7 @@ class DataPlane(Lifecycle):
         self.haproxy = HAProxy(self.run_dir, "haproxy", self.run_dir / "haproxy.log")
         self.resolvers: dict[str, Resolver] = {}
         self.jerps: dict[str, JerpHost] = {}
+        self.relays: dict[str, PpV2Relay] = {}  # node namespace -> its PROXY v2 relay
         self._reported: dict[str, list[dict[str, Any]]] = {}
         self._listening: set[tuple[str, int]] = set()
         self.last_changes: list[str] = []
@@ -90,6 +92,9 @@ class DataPlane(Lifecycle):
         for jerp in self.jerps.values():
             jerp.stop()
         self.jerps.clear()
+        for relay in self.relays.values():
+            relay.stop()
+        self.relays.clear()
         self.haproxy.stop()
         for resolver in self.resolvers.values():
             resolver.stop()
@@ -190,6 +195,7 @@ class DataPlane(Lifecycle):
                     JERP_START_TIMEOUT_S,
                 )
 
+        changes += self._apply_relays(desired)
         if diff.create_hosts and self.haproxy.running():
             # Listeners bound in a namespace that was re-made must bind again.
             self.haproxy.stop()
@@ -201,6 +207,34 @@ class DataPlane(Lifecycle):
         self.last_changes = changes
         self.reconciled_at = time.time()
         return changes
+
+    def _apply_relays(self, desired: DesiredState) -> list[str]:
+        """One PROXY v2 relay per node namespace that has proxy-protocol targets."""
+        changes = []
+        for ns in [n for n in self.relays if n not in desired.relays]:
+            self.relays.pop(ns).stop()
+            changes.append(f"stopped the PROXY v2 relay in {ns}")
+        for ns, routes in desired.relays.items():
+            relay = self.relays.get(ns)
+            if relay is not None and relay.routes == routes and relay.running():
+                continue
+            if relay is not None:
+                relay.stop()
+            log = self.run_dir / f"{ns}.ppv2.log"
+            self.relays[ns] = PpV2Relay(ns, routes, log, self.python).start()
+            changes.append(f"started the PROXY v2 relay in {ns}")
+        if changes:
+            wait_for(
+                "the PROXY v2 relays to listen",
+                lambda: all(self._relay_listening(ns) for ns in desired.relays),
+                JERP_START_TIMEOUT_S,
+            )
+        return changes
+
+    def _relay_listening(self, ns: str) -> bool:
+        relay = self.relays[ns]
+        out = run(ns_exec(ns, ["ss", "-Hltn"]), check=False)
+        return all(f"{r.listen[0]}:{r.listen[1]} " in out for r in relay.routes)
 
     def _stop_jerp_in(self, namespace: str) -> None:
         for instance_id, jerp in list(self.jerps.items()):
@@ -252,6 +286,9 @@ class DataPlane(Lifecycle):
                 found.append(f"JERP on {instance_id} exited (see its log in {self.run_dir})")
             elif not self._is_listening(jerp.spec):
                 found.append(f"JERP on {instance_id} is not listening yet")
+        for ns, relay in self.relays.items():
+            if not relay.running():
+                found.append(f"the PROXY v2 relay in {ns} exited (see its log in {self.run_dir})")
         return found
 
     def _is_listening(self, spec: JerpSpec) -> bool:
@@ -285,6 +322,7 @@ class DataPlane(Lifecycle):
         pids: dict[str, int | None] = {"haproxy": self.haproxy.pid}
         pids.update({f"dnsmasq:{ns}": r.pid for ns, r in self.resolvers.items()})
         pids.update({f"jerp:{i}": j.pid for i, j in self.jerps.items()})
+        pids.update({f"ppv2:{ns}": r.pid for ns, r in self.relays.items()})
         processes = {
             key: ident.record()
             for key, pid in pids.items()

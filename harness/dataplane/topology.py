@@ -34,13 +34,17 @@ class SecurityGroupRule:
     source_groups: tuple[str, ...] = ()
 
 
+# VPC user guide, "Security groups": a new security group allows all outbound traffic.
+ALLOW_ALL_EGRESS = SecurityGroupRule("-1", -1, -1, cidrs=("0.0.0.0/0",))
+
+
 @dataclass(frozen=True)
 class SecurityGroup:
     group_id: str
     vpc_id: str
     name: str
     ingress: tuple[SecurityGroupRule, ...] = ()
-    egress: tuple[SecurityGroupRule, ...] = ()
+    egress: tuple[SecurityGroupRule, ...] = (ALLOW_ALL_EGRESS,)
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class Instance:
     private_ip: str
     state: str
     security_groups: tuple[str, ...] = ()
+    # JERP_PROXY_PROTOCOL as the instance's user data sets it for JERP ("" when it does not).
+    jerp_proxy_protocol: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,10 @@ class TargetGroup:
     health_check: HealthCheck
     targets: tuple[Target, ...] = ()
     proxy_protocol_v2: bool = False
+    # `load_balancing.cross_zone.enabled`: "true" | "false" | "use_load_balancer_configuration"
+    cross_zone: str = "use_load_balancer_configuration"
+    # Every attribute as DescribeTargetGroupAttributes returns it (key, value).
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,8 @@ class LoadBalancer:
     listeners: tuple[Listener, ...] = ()
     security_groups: tuple[str, ...] = ()
     cross_zone: bool = False
+    # EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic: AWS's default is on.
+    enforce_sg_on_privatelink: bool = True
 
 
 @dataclass(frozen=True)
