@@ -3,8 +3,9 @@
 #   docker run --rm --privileged jerp-harness deploy check destroy
 # The emulator's namespaces, bridges and nftables rules live inside the container's own network
 # namespace, never the host's; LocalStack runs inside the container as a process.
-# Build context (prepared by `harness image build`): repo/ (the committed tree, `git archive`)
-# and bin/terraform (the host's binary: Terraform is not a Debian package).
+# Build context (prepared by `harness image build`): repo/ (the committed tree, `git archive`),
+# bin/terraform (the host's binary: Terraform is not a Debian package) and certs/ (extra CA
+# certificates for the build's downloads; may be empty).
 # The hashicorp/aws provider is downloaded from the registry at `deploy`, or, offline, read from
 # a mirror mounted at Terraform's implied local mirror directory:
 #   docker run ... -v /path/to/mirror:/usr/local/share/terraform/plugins:ro jerp-harness ...
@@ -20,6 +21,12 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 RUN python3 -c 'import sys; v = sys.version_info; assert v >= (3, 13), \
       f"BASE_IMAGE has Python {v.major}.{v.minor}; LocalStack needs >= 3.13 (use a trixie base)"'
+# certs/: the host's CA certificates (empty when it has none to share), so the pip steps
+# below reach PyPI as the host does, also behind a TLS-inspecting proxy; pip then uses the
+# system store rather than its own bundle.
+COPY certs/ /usr/local/share/ca-certificates/jerp-host/
+RUN update-ca-certificates
+ENV PIP_CERT=/etc/ssl/certs/ca-certificates.crt
 COPY bin/terraform /usr/local/bin/terraform
 RUN terraform version
 COPY repo/ /opt/jerp-kit/

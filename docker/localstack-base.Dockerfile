@@ -1,17 +1,21 @@
 # A stand-in for localstack/localstack where no registry is reachable: LocalStack from PyPI
-# (`localstack-core`) in the official image's layout (virtualenv at /opt/code/localstack/.venv),
-# so docker/localstack.Dockerfile builds FROM it unchanged. Build context: the plug-in's
-# directory (for the constraints pinning LocalStack's dependencies).
-# BASE_IMAGE: a Debian trixie image with python3 (3.13) and python3-venv, as the official
-# image's python:3.13-slim-trixie.
+# (`localstack-core`) in the official image's layout (virtualenv at /opt/code/localstack/.venv
+# with pip, wheel and setuptools), so docker/localstack.Dockerfile builds FROM it unchanged.
+# Build context: constraints.txt (the plug-in's pins for that release) and certs/ (extra CA
+# certificates for the download from PyPI; may be empty).
+# BASE_IMAGE: a Debian trixie image with python3 (3.13), python3-venv and ca-certificates, as
+# the official image's python:3.13-slim-trixie.
 ARG BASE_IMAGE=python:3.13-slim-trixie
 FROM ${BASE_IMAGE}
 SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
 ARG LOCALSTACK_VERSION=4.14.0
-ARG CONSTRAINTS=constraints.txt
-COPY ${CONSTRAINTS} /tmp/constraints.txt
+COPY certs/ /usr/local/share/ca-certificates/jerp-host/
+COPY constraints.txt /tmp/constraints.txt
 WORKDIR /opt/code/localstack
-RUN python3 -m venv .venv \
+RUN update-ca-certificates \
+ && python3 -m venv .venv \
+ && export PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+ && .venv/bin/pip install --no-cache-dir --quiet --upgrade pip wheel setuptools \
  && .venv/bin/pip install --no-cache-dir --quiet -c /tmp/constraints.txt \
       "localstack-core[runtime]==${LOCALSTACK_VERSION}" "cbor2<6" service-identity \
  && rm /tmp/constraints.txt \

@@ -9,10 +9,11 @@ ARG LOCALSTACK_IMAGE=localstack/localstack:4.14.0
 FROM ${LOCALSTACK_IMAGE}
 SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
 COPY . /tmp/jerp-localstack-plugin/
-# Into LocalStack's own virtualenv, without dependencies: the plug-in runs on the LocalStack
-# that is there. LocalStack finds it through its entry points (plux).
+# Into LocalStack's own virtualenv, without dependencies (the plug-in runs on the LocalStack
+# that is there) and with the venv's own setuptools, so the build downloads nothing.
+# LocalStack finds the plug-in through its entry points (plux).
 RUN /opt/code/localstack/.venv/bin/python -m pip install --no-cache-dir --quiet --no-deps \
-      /tmp/jerp-localstack-plugin \
+      --no-build-isolation /tmp/jerp-localstack-plugin \
  && rm -rf /tmp/jerp-localstack-plugin \
  && /opt/code/localstack/.venv/bin/python -c 'import jerp_localstack.providers'
 # The plug-in's EC2 provider replaces LocalStack's (the ELBv2 provider is the only one there is

@@ -80,6 +80,10 @@ def compose(action: str, state_dir: Path) -> int:
     """Run the development setup: ``up`` (foreground, live reload), ``down`` or ``config``."""
     with DockerEngine(state_dir) as engine:
         env = engine.subprocess_env()
+        context = state_dir / "docker-context"
+        # compose checks that the build context exists for every command, `down` included.
+        env["JERP_CONTEXT"] = str(context)
+        context.mkdir(parents=True, exist_ok=True)
         if action == "up":
             # The image installs JERP from the wheelhouse, as the EC2 instances do.
             from harness.packaging.images import jerp_context
@@ -87,7 +91,8 @@ def compose(action: str, state_dir: Path) -> int:
 
             jerp_context(state_dir, build_wheelhouse(state_dir / "wheelhouse"))
             if not registry_reachable():
-                env.update(local_bases(engine, state_dir / "images"))
+                # Bases the caller named (JERP_BASE_IMAGE, HAPROXY_BASE_IMAGE) win.
+                env = {**local_bases(engine, state_dir / "images"), **env}
         base = [*compose_command(), "-p", PROJECT]
         for path in compose_files(engine):
             base += ["-f", str(path)]

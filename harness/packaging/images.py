@@ -24,6 +24,9 @@ from harness.settings import REPO_ROOT
 DOCKER_DIR = REPO_ROOT / "docker"
 PLUGIN_DIR = REPO_ROOT / "harness" / "controlplane" / "localstack_plugin"
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# The host's CA store (Debian's layout). Builds that download from PyPI trust what the host
+# trusts, so they work behind the same TLS-inspecting proxy the host may sit behind.
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 JERP_BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates")
 
 
@@ -146,6 +149,23 @@ def docker_build(
     return tag
 
 
+def add_host_certificates(context: Path, bundle: Path = HOST_CA_BUNDLE) -> None:
+    """``certs/`` in a build context: the host's CA bundle when it has one, else empty."""
+    (context / "certs").mkdir(parents=True, exist_ok=True)
+    if bundle.is_file():
+        shutil.copy2(bundle, context / "certs" / "host-ca-certificates.crt")
+
+
+def localstack_base_context(state_dir: Path, constraints: Path) -> Path:
+    """Build context of ``docker/localstack-base.Dockerfile``: constraints and certificates."""
+    context = state_dir / "localstack-base-context"
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir(parents=True)
+    shutil.copy2(constraints, context / "constraints.txt")
+    add_host_certificates(context)
+    return context
+
+
 def jerp_context(state_dir: Path, wheelhouse: Path) -> Path:
     """The build context of ``docker/Dockerfile``: the Dockerfile and the wheelhouse."""
     context = state_dir / "docker-context"
@@ -168,7 +188,8 @@ DEFAULT_HARNESS_BASE = "python:3.13-slim-trixie"
 
 
 def harness_context(state_dir: Path, terraform_bin: str) -> Path:
-    """Build context of ``docker/harness.Dockerfile``: the committed tree and terraform.
+    """Build context of ``docker/harness.Dockerfile``: the committed tree, terraform and the
+    host's CA certificates.
 
     Terraform is not a Debian package, so the host's binary is copied in; the provider comes
     from the registry at run time, or from a mirror mounted at /opt/terraform-providers.
@@ -195,6 +216,7 @@ def harness_context(state_dir: Path, terraform_bin: str) -> Path:
         )
     subprocess.run(["tar", "-x", "-C", str(context / "repo")], input=archive.stdout, check=True)
     shutil.copy2(found, context / "bin" / "terraform")
+    add_host_certificates(context)
     shutil.copy2(DOCKER_DIR / "harness.Dockerfile", context / "Dockerfile")
     return context
 
