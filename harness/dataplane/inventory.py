@@ -7,7 +7,10 @@ endpoint's ``NetworkInterfaceIds``, target health is ``DescribeTargetHealth``.
 
 from __future__ import annotations
 
+import base64
+import re
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -75,9 +78,34 @@ class TopologyReader:
         self.clients = clients
         self.ec2 = clients.ec2()
         self.elbv2 = clients.elbv2()
+        self._proxy_protocol: dict[str, str] = {}
 
     def read(self) -> Topology:
-        return _guarded(self.clients, lambda: _read(self.clients.region, self.ec2, self.elbv2))
+        return _guarded(self.clients, self._read_with_user_data)
+
+    def _read_with_user_data(self) -> Topology:
+        topology = _read(self.clients.region, self.ec2, self.elbv2)
+        instances = tuple(
+            replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(i.instance_id))
+            for i in topology.instances
+        )
+        return replace(topology, instances=instances)
+
+    def _jerp_proxy_protocol(self, instance_id: str) -> str:
+        """JERP_PROXY_PROTOCOL as the instance's user data sets it for JERP on EC2.
+
+        Read once per instance: user data changes only while an instance is stopped, and a
+        stopped instance's JERP is restarted with it when it starts again.
+        """
+        if instance_id not in self._proxy_protocol:
+            answer = self.ec2.describe_instance_attribute(
+                InstanceId=instance_id, Attribute="userData"
+            )
+            encoded = (answer.get("UserData") or {}).get("Value") or ""
+            text = base64.b64decode(encoded).decode("utf-8", "replace") if encoded else ""
+            found = re.search(r"\bJERP_PROXY_PROTOCOL=([A-Za-z0-9]+)", text)
+            self._proxy_protocol[instance_id] = found.group(1) if found else ""
+        return self._proxy_protocol[instance_id]
 
 
 def _guarded(clients: AwsClients, read: Callable[[], Topology]) -> Topology:
@@ -195,6 +223,11 @@ def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> T
                 listeners=tuple(sorted(listeners, key=lambda x: x.port)),
                 security_groups=tuple(lb.get("SecurityGroups") or []),
                 cross_zone=attributes.get("load_balancing.cross_zone.enabled") == "true",
+                # Reported only once SetSecurityGroups has set it; never set means "on".
+                enforce_sg_on_privatelink=str(
+                    lb.get("EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic") or "on"
+                ).lower()
+                != "off",
             )
         )
 
@@ -233,6 +266,10 @@ def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> T
                 ),
                 targets=targets,
                 proxy_protocol_v2=attributes.get("proxy_protocol_v2.enabled") == "true",
+                cross_zone=attributes.get(
+                    "load_balancing.cross_zone.enabled", "use_load_balancer_configuration"
+                ),
+                attributes=tuple(sorted(attributes.items())),
             )
         )
 
