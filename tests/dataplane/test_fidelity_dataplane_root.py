@@ -122,7 +122,10 @@ class HeldConnection:
                 sys.stdin.readline()
                 s.settimeout(10)
                 s.sendall(b"Connection: close\\r\\n\\r\\n")
-                print("reply", s.recv(65536).split(b"\\r\\n\\r\\n", 1)[-1].decode(), flush=True)
+                reply = b""
+                while chunk := s.recv(65536):
+                    reply += chunk
+                print("reply", reply.split(b"\\r\\n\\r\\n", 1)[-1].decode(), flush=True)
                 break
             if time.monotonic() - started > 40:
                 print("still open", flush=True)
