@@ -1,8 +1,24 @@
-"""``python -m bench``: the JERP benchmark (and the data-plane one when root)."""
+"""``python -m bench``: the JERP benchmark, and as root the local stack's (``bench.stack_bench``:
+deploy by phase, greeting throughput, change-to-traffic latency, scale, re-deploy)."""
 
 from __future__ import annotations
 
+import os
+import sys
+
 from bench.jerp_bench import main
 
+
+def run_all(argv: list[str]) -> int:
+    if os.geteuid() != 0:
+        return main(argv)
+    # The stack benchmark deploys its own stack and runs the data-plane throughput on it.
+    code = main(["--no-dataplane", *argv])
+    from bench import stack_bench
+
+    print("\nthe local stack (bench.stack_bench):", flush=True)
+    return stack_bench.main([]) or code
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(run_all(sys.argv[1:]))

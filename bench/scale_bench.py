@@ -1,0 +1,292 @@
+"""Scale: 1, 20 and 100 consumer VPCs, each with an endpoint, added to the deployed service.
+
+For each size, with boto3 against the plug-in (not Terraform): create that many VPCs, each with
+one subnet in an AZ of the service and an interface endpoint (``pendingAcceptance``); wait
+until the data plane has placed every endpoint ENI; then accept them all in one
+``AcceptVpcEndpointConnections`` call and time until every ENI listens on the listener port
+in its namespace (``/proc/thread-self/net/tcp`` read from inside each namespace, so a sweep over
+100 namespaces takes milliseconds and spawns nothing). Then count the data plane's processes
+(the daemon, what it records, and their children) and their memory (RSS sum, and PSS, which
+shares the pages of e.g. 100 dnsmasq fairly), subtract the figures from before, and delete it
+all again before the next size.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+SIZES = (1, 20, 100)
+CLONE_NEWNET = 0x40000000
+PLACE_DEADLINE_S = 300.0
+CONVERGE_DEADLINE_S = 60.0
+FIRST_OCTET = 10
+SECOND_OCTET_BASE = 100  # consumer VPCs 10.100.0.0/16 .. 10.199.0.0/16
+
+
+# --------------------------------------------------------------------------- what listens
+
+
+def _tcp_hex(address: str, port: int) -> str:
+    return f"{socket.inet_aton(address)[::-1].hex().upper()}:{port:04X}"
+
+
+def listening(targets: Iterable[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
+    """Of (namespace, address, port), those with a listening TCP socket in that namespace.
+
+    Runs in a thread of its own that joins each namespace in turn (setns) and ends after, so
+    no other thread of the bench ever changes namespace.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    found: set[tuple[str, str, int]] = set()
+    errors: list[str] = []
+
+    def sweep() -> None:
+        for ns, address, port in targets:
+            try:
+                fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+            except OSError:
+                continue
+            try:
+                if libc.setns(fd, CLONE_NEWNET) != 0:
+                    errors.append(f"setns {ns}: {os.strerror(ctypes.get_errno())}")
+                    continue
+                table = Path("/proc/thread-self/net/tcp").read_text()
+            finally:
+                os.close(fd)
+            wanted = {_tcp_hex(address, port), _tcp_hex("0.0.0.0", port)}
+            for line in table.splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[1] in wanted:
+                    found.add((ns, address, port))
+                    break
+
+    worker = threading.Thread(target=sweep, name="netns-sweep")
+    worker.start()
+    worker.join(timeout=60)
+    if errors:
+        raise HarnessError(f"could not look into namespaces: {errors[0]}", hint="run as root")
+    return found
+
+
+# --------------------------------------------------------------------------- processes, memory
+
+
+@dataclass(frozen=True)
+class Footprint:
+    processes: int
+    rss_kb: int
+    pss_kb: int
+
+
+def _children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(raw[raw.rfind(")") + 2 :].split()[1])
+        tree.setdefault(ppid, []).append(int(entry.name))
+    return tree
+
+
+def _memory_kb(pid: int) -> tuple[int, int]:
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Rss:"):
+                rss = int(line.split()[1])
+            elif line.startswith("Pss:"):
+                pss = int(line.split()[1])
+    except OSError:
+        pass
+    return rss, pss
+
+
+def footprint(state_dir: Path) -> Footprint:
+    """The data plane's processes (the daemon, what it records, their descendants)."""
+    from harness.dataplane.state import read_state, recorded_processes
+
+    state = read_state(state_dir) or {}
+    roots = [ident.pid for ident in recorded_processes(state).values() if ident.alive()]
+    tree = _children()
+    seen: set[int] = set()
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        if pid not in seen:
+            seen.add(pid)
+            stack.extend(tree.get(pid, []))
+    rss = pss = 0
+    for pid in seen:
+        r, p = _memory_kb(pid)
+        rss, pss = rss + r, pss + p
+    return Footprint(len(seen), rss, pss)
+
+
+# --------------------------------------------------------------------------- one size
+
+
+@dataclass
+class Consumer:
+    vpc_id: str
+    subnet_id: str
+    endpoint_id: str = ""
+
+
+def _create(ec2: Any, n: int, service_name: str, az: str) -> list[Consumer]:
+    made: list[Consumer] = []
+    try:
+        for i in range(n):
+            cidr = f"{FIRST_OCTET}.{SECOND_OCTET_BASE + i}"
+            vpc = ec2.create_vpc(CidrBlock=f"{cidr}.0.0/16")["Vpc"]["VpcId"]
+            consumer = Consumer(vpc, "")
+            made.append(consumer)
+            consumer.subnet_id = ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"{cidr}.1.0/24", AvailabilityZone=az
+            )["Subnet"]["SubnetId"]
+            consumer.endpoint_id = ec2.create_vpc_endpoint(
+                VpcId=vpc,
+                ServiceName=service_name,
+                VpcEndpointType="Interface",
+                SubnetIds=[consumer.subnet_id],
+            )["VpcEndpoint"]["VpcEndpointId"]
+    except BaseException:
+        _delete(ec2, made)
+        raise
+    return made
+
+
+def _delete(ec2: Any, consumers: list[Consumer]) -> None:
+    endpoints = [c.endpoint_id for c in consumers if c.endpoint_id]
+    if endpoints:
+        ec2.delete_vpc_endpoints(VpcEndpointIds=endpoints)
+    for c in consumers:
+        if c.subnet_id:
+            ec2.delete_subnet(SubnetId=c.subnet_id)
+        ec2.delete_vpc(VpcId=c.vpc_id)
+
+
+def _eni_targets(
+    ec2: Any, consumers: list[Consumer], state_dir: Path, port: int
+) -> list[tuple[str, str, int]] | None:
+    """(namespace, address, port) of every new endpoint ENI, once the data plane placed all."""
+    from harness.dataplane.state import read_state
+
+    found = ec2.describe_vpc_endpoints(VpcEndpointIds=[c.endpoint_id for c in consumers])
+    eni_ids = [e for ep in found["VpcEndpoints"] for e in ep.get("NetworkInterfaceIds", [])]
+    hosts = (read_state(state_dir) or {}).get("hosts", {})
+    if len(eni_ids) < len(consumers) or any(e not in hosts for e in eni_ids):
+        return None
+    return [(hosts[e]["namespace"], hosts[e]["ip"], port) for e in eni_ids]
+
+
+def measure_size(
+    settings: Any, outputs: dict[str, Any], ec2: Any, n: int, before: Footprint
+) -> dict[str, Any]:
+    from harness.processes import wait_for
+
+    service_id = str(outputs["endpoint_service_id"])
+    [config] = ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[service_id])[
+        "ServiceConfigurations"
+    ]
+    port = int(outputs["listener_port"])
+    created_at = time.monotonic()
+    consumers = _create(
+        ec2, n, str(outputs["endpoint_service_name"]), config["AvailabilityZones"][0]
+    )
+    try:
+        targets: list[tuple[str, str, int]] = []
+
+        def placed() -> bool:
+            got = _eni_targets(ec2, consumers, settings.state_dir, port)
+            targets[:] = got or []
+            return got is not None
+
+        wait_for(f"the data plane to place {n} endpoint ENIs", placed, PLACE_DEADLINE_S)
+        placed_s = time.monotonic() - created_at
+        early = listening(targets)
+        if early:
+            raise HarnessError(
+                f"{len(early)} pending endpoints already listen before acceptance",
+                hint="a pending endpoint must carry no traffic (planner._endpoint_listeners)",
+            )
+        started = time.monotonic()
+        ec2.accept_vpc_endpoint_connections(
+            ServiceId=service_id, VpcEndpointIds=[c.endpoint_id for c in consumers]
+        )
+        accept_call_s = time.monotonic() - started
+        wait_for(
+            f"all {n} accepted endpoints to listen",
+            lambda: len(listening(targets)) == len(targets),
+            CONVERGE_DEADLINE_S,
+        )
+        converged_s = time.monotonic() - started
+        after = footprint(settings.state_dir)
+    finally:
+        _delete(ec2, consumers)
+    return {
+        "endpoints": n,
+        "created_and_placed_s": round(placed_s, 2),
+        "accept_call_s": round(accept_call_s, 3),
+        "converged_after_accept_s": round(converged_s, 3),
+        "processes": after.processes,
+        "processes_added": after.processes - before.processes,
+        "rss_mb": round(after.rss_kb / 1024, 1),
+        "rss_per_endpoint_mb": round((after.rss_kb - before.rss_kb) / 1024 / n, 2),
+        "pss_per_endpoint_mb": round((after.pss_kb - before.pss_kb) / 1024 / n, 2),
+    }
+
+
+def _back_to(settings: Any, baseline: int) -> None:
+    """Wait until the data plane is back to ``baseline`` hosts (the consumers are gone)."""
+    from harness.dataplane.state import read_state
+    from harness.processes import wait_for
+
+    wait_for(
+        "the data plane to remove the deleted consumers",
+        lambda: len((read_state(settings.state_dir) or {}).get("hosts", {})) == baseline,
+        PLACE_DEADLINE_S,
+    )
+
+
+def run(
+    settings: Any, outputs: dict[str, Any], clients: Any, sizes: tuple[int, ...] = SIZES
+) -> list[dict[str, Any]]:
+    from harness.dataplane.state import read_state
+
+    ec2 = clients.ec2()
+    baseline_hosts = len((read_state(settings.state_dir) or {}).get("hosts", {}))
+    rows = []
+    for n in sizes:
+        before = footprint(settings.state_dir)
+        rows.append(measure_size(settings, outputs, ec2, n, before))
+        _back_to(settings, baseline_hosts)
+    return rows
+
+
+def format_report(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "scale: consumer VPCs with an endpoint each, accepted in one call",
+        f"  {'endpoints':>9} {'converge s':>10} {'+procs':>7} {'RSS MB/ep':>10} {'PSS MB/ep':>10}"
+        f" {'placed s':>9}",
+    ]
+    for r in rows:
+        lines.append(
+            f"  {r['endpoints']:>9} {r['converged_after_accept_s']:>10.2f} "
+            f"{r['processes_added']:>7} {r['rss_per_endpoint_mb']:>10.2f} "
+            f"{r['pss_per_endpoint_mb']:>10.2f} {r['created_and_placed_s']:>9.1f}"
+        )
+    return "\n".join(lines)
