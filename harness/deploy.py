@@ -27,10 +27,10 @@ from typing import TYPE_CHECKING
 from harness.controlplane.aws import AwsClients
 from harness.errors import PrerequisiteError, StackNotDeployedError
 from harness.settings import REPO_ROOT, HarnessSettings
+from harness.statelock import StateLock
 
 if TYPE_CHECKING:
     from harness.controlplane.terraform import Plan, Terraform
-from harness.statelock import StateLock
 
 NEXT_STEPS = """\
 Next:
@@ -73,7 +73,11 @@ def _state_file(settings: HarnessSettings) -> Path:
 
 def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, str]:
     variables = {"wheelhouse_dir": str(wheelhouse)}
-    if settings.stack == "local":
+    if settings.stack == "local-cross-account":
+        from harness.controlplane.aws import CROSS_ACCOUNT_IDS
+
+        variables["service_account_id"], variables["consumer_account_id"] = CROSS_ACCOUNT_IDS
+    if settings.local_cloud:
         variables["localstack_endpoint"] = settings.localstack_url
     else:
         variables["region"] = settings.region
@@ -89,7 +93,7 @@ def _build_wheelhouse(settings: HarnessSettings) -> Path:
 
 
 def _require_root_for_dataplane(settings: HarnessSettings) -> None:
-    if settings.stack == "local" and os.geteuid() != 0:
+    if settings.local_cloud and os.geteuid() != 0:
         raise PrerequisiteError(
             "the local data plane needs root (it creates network namespaces)",
             hint="run `sudo make deploy`, or `make harness-image` and run the harness in its "
@@ -117,7 +121,7 @@ def _undo_on_failure(settings: HarnessSettings, started_localstack: bool) -> Ite
     try:
         yield
     except BaseException:
-        if settings.stack == "local":
+        if settings.local_cloud:
             from harness.dataplane.daemon import stop_dataplane
 
             with contextlib.suppress(Exception):
@@ -167,7 +171,7 @@ def _deploy(settings: HarnessSettings) -> Deployment:
     _require_root_for_dataplane(settings)
 
     started_localstack = False
-    if settings.stack == "local":
+    if settings.local_cloud:
         from harness.controlplane import localstack
 
         t0 = time.monotonic()
@@ -190,7 +194,7 @@ def _deploy(settings: HarnessSettings) -> Deployment:
         timings["terraform_apply"] = time.monotonic() - t0
         _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
 
-        if settings.stack == "local":
+        if settings.local_cloud:
             from harness.dataplane.daemon import start_dataplane
 
             t0 = time.monotonic()
@@ -298,7 +302,7 @@ def print_summary(deployment: Deployment, settings: HarnessSettings) -> None:
     if deployment.timings:
         spent = ", ".join(f"{k} {v:.1f}s" for k, v in deployment.timings.items())
         print(f"\nTime: {spent}")
-    if settings.stack == "local":
+    if settings.local_cloud:
         print()
         print(seed_transcripts(settings))
     print()

@@ -27,7 +27,9 @@ class HarnessSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
 
-    stack: Literal["local", "aws"] = Field("local", alias="STACK")
+    # local-cross-account: the local stack with the service in one LocalStack account and the
+    # endpoint in another (terraform/stacks/local-cross-account).
+    stack: Literal["local", "local-cross-account", "aws"] = Field("local", alias="STACK")
     region: str = Field("ap-northeast-2", alias="AWS_REGION")
     localstack_endpoint: str | None = Field(
         None,
@@ -77,6 +79,11 @@ class HarnessSettings(BaseSettings):
         if self.localstack_endpoint:
             return self.localstack_endpoint.rstrip("/")
         return f"http://{self.localstack_host}:{self.localstack_port}"
+
+    @property
+    def local_cloud(self) -> bool:
+        """LocalStack and the local data plane (every stack but ``aws``)."""
+        return self.stack != "aws"
 
     @property
     def stack_dir(self) -> Path:

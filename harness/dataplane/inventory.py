@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -76,36 +76,51 @@ class TopologyReader:
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
-        self.ec2 = clients.ec2()
-        self.elbv2 = clients.elbv2()
+        # One pair per account the stack spans (local cross-account: the service's and the
+        # consumer's); each account sees only its own resources.
+        self._accounts = [(c.ec2(), c.elbv2()) for c in clients.accounts()]
         self._proxy_protocol: dict[str, str] = {}
 
     def read(self) -> Topology:
         return _guarded(self.clients, self._read_with_user_data)
 
     def _read_with_user_data(self) -> Topology:
-        topology = _read(self.clients.region, self.ec2, self.elbv2)
-        instances = tuple(
-            replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(i.instance_id))
-            for i in topology.instances
-        )
-        return replace(topology, instances=instances)
+        parts = []
+        for ec2, elbv2 in self._accounts:
+            part = _read(self.clients.region, ec2, elbv2)
+            instances = tuple(
+                replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(ec2, i.instance_id))
+                for i in part.instances
+            )
+            parts.append(replace(part, instances=instances))
+        return _merge(parts)
 
-    def _jerp_proxy_protocol(self, instance_id: str) -> str:
+    def _jerp_proxy_protocol(self, ec2: EC2Client, instance_id: str) -> str:
         """JERP_PROXY_PROTOCOL as the instance's user data sets it for JERP on EC2.
 
         Read once per instance: user data changes only while an instance is stopped, and a
         stopped instance's JERP is restarted with it when it starts again.
         """
         if instance_id not in self._proxy_protocol:
-            answer = self.ec2.describe_instance_attribute(
-                InstanceId=instance_id, Attribute="userData"
-            )
+            answer = ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")
             encoded = (answer.get("UserData") or {}).get("Value") or ""
             text = base64.b64decode(encoded).decode("utf-8", "replace") if encoded else ""
             found = re.search(r"\bJERP_PROXY_PROTOCOL=([A-Za-z0-9]+)", text)
             self._proxy_protocol[instance_id] = found.group(1) if found else ""
         return self._proxy_protocol[instance_id]
+
+
+def _merge(parts: list[Topology]) -> Topology:
+    """One topology from each account's: ids are unique across accounts, so lists add up."""
+    first, *rest = parts
+    return replace(
+        first,
+        **{
+            f.name: sum((getattr(p, f.name) for p in rest), getattr(first, f.name))
+            for f in fields(Topology)
+            if f.name != "region"
+        },
+    )
 
 
 def _guarded(clients: AwsClients, read: Callable[[], Topology]) -> Topology:

@@ -4,28 +4,13 @@ no Terraform and no NLB wait."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from botocore.exceptions import ClientError
 
-from harness.controlplane.localstack import LocalStackProcess
-from harness.settings import HarnessSettings
 from tests.fidelity import control
 from tests.fidelity.cases import Case, by_kind
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def world(localstack: LocalStackProcess, ls_settings: HarnessSettings) -> control.World:
-    return control.build_world(localstack.url, ls_settings.region)
-
-
-@pytest.fixture
-def fresh(world: control.World) -> Iterator[control.World]:
-    yield world
-    world.cleanup()
 
 
 @pytest.mark.parametrize("case", by_kind("control"), ids=lambda c: c.name)
