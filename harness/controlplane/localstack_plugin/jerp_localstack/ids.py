@@ -12,6 +12,11 @@ def hex_id(length: int) -> str:
     return secrets.token_hex((length + 1) // 2)[:length]
 
 
+def random_label(length: int) -> str:
+    """Lower-case letters and digits, as AWS's generated DNS labels and tokens."""
+    return "".join(secrets.choice(_ALNUM) for _ in range(length))
+
+
 def service_id() -> str:
     return f"vpce-svc-{hex_id(17)}"
 
@@ -31,7 +36,7 @@ def endpoint_dns_entries(
 
     ``vpce-<17 hex>-<8>[-<az>].vpce-svc-<17 hex>.<region>.vpce.amazonaws.com``
     """
-    suffix = "".join(secrets.choice(_ALNUM) for _ in range(8))
+    suffix = random_label(8)
     base = f"{service}.{region}.vpce.amazonaws.com"
     zone_id = "Z" + hex_id(12).upper()
     entries = [{"dns_name": f"{endpoint}-{suffix}.{base}", "hosted_zone_id": zone_id}]
