@@ -338,19 +338,26 @@ def apply_elbv2_patches() -> None:
     @patch(target_group_cls.__init__)
     def _target_group_init(fn: Any, self: Any, *args: Any, **kwargs: Any) -> None:
         fn(self, *args, **kwargs)
-        if self.protocol not in NLB_TARGET_PROTOCOLS:
-            return
-        _nlb_target_group_defaults(self)
-        if self.health_check_protocol in ("HTTP", "HTTPS"):
-            # NLB HTTP(S) health-check defaults (moto uses the ALB ones).
-            if not kwargs.get("healthcheck_timeout_seconds"):
-                self.health_check_timeout_seconds = (
-                    6 if self.health_check_protocol == "HTTP" else 10
-                )
-            if not kwargs.get("matcher"):
-                self.matcher = {"HttpCode": "200-399"}
-            if not kwargs.get("healthcheck_path"):
-                self.health_check_path = "/"
+        if self.protocol in NLB_TARGET_PROTOCOLS:
+            _nlb_target_group_defaults(self)
+
+    @patch(backend_cls.create_target_group)
+    def _create_target_group(fn: Any, self: Any, name: str, **kwargs: Any) -> Any:
+        asked = dict(kwargs)
+        target_group = fn(self, name, **kwargs)
+        if target_group.protocol in NLB_TARGET_PROTOCOLS and target_group.health_check_protocol in (
+            "HTTP",
+            "HTTPS",
+        ):
+            # An NLB target group's HTTP(S) health-check defaults (moto applies the TCP ones).
+            if not asked.get("healthcheck_timeout_seconds"):
+                https = target_group.health_check_protocol == "HTTPS"
+                target_group.health_check_timeout_seconds = 10 if https else 6
+            if not asked.get("matcher"):
+                target_group.matcher = {"HttpCode": "200-399"}
+            if not asked.get("healthcheck_path"):
+                target_group.health_check_path = "/"
+        return target_group
 
     @patch(target_group_cls.register)
     def _register(fn: Any, self: Any, targets: list[dict[str, Any]]) -> None:
