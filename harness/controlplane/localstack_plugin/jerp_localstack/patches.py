@@ -64,6 +64,17 @@ def _service_zones(service: Any) -> list[str]:
     return sorted(zones)
 
 
+class _WithConfigurations:
+    """A backend seen with other endpoint service configurations than its own."""
+
+    def __init__(self, backend: Any, configurations: dict[str, Any]) -> None:
+        self._backend = backend
+        self.configurations = configurations
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._backend, name)
+
+
 def apply_ec2_patches() -> None:
     if not _once("ec2"):
         return
@@ -96,6 +107,18 @@ def apply_ec2_patches() -> None:
             privatelink.set_private_dns_name(service, service.private_dns_name)
         # moto keeps the zones of the load balancers the service was created with.
         service.availability_zones = _service_zones(service)
+
+    @patch(ec2_models.vpcs.VPCBackend.describe_vpc_endpoint_services)
+    def _describe_services(fn: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
+        """Endpoint services of other accounts that allow this one are listed too (AWS)."""
+        merged = dict(self.configurations)
+        for backend in privatelink.backends(self.region_name):
+            if backend is self:
+                continue
+            for service in list(backend.configurations.values()):
+                if privatelink.may_use(service, self.account_id):
+                    merged[service.id] = service
+        return fn(_WithConfigurations(self, merged), *args, **kwargs)
 
     @patch(NetworkInterfaceBackend.create_network_interface)
     def _eni_in_subnet(fn: Any, self: Any, subnet: Any, private_ip: Any, *a: Any, **kw: Any) -> Any:
