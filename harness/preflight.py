@@ -326,8 +326,8 @@ def os_release(path: Path = Path("/etc/os-release")) -> dict[str, str]:
 
 def findings(settings: HarnessSettings, purpose: Purpose) -> list[Finding]:
     """Everything ``purpose`` needs that is missing, checked in parallel (a few seconds)."""
-    local = purpose == "test" or settings.stack == "local"
-    container = getattr(settings, "localstack_mode", "host") == "container"
+    local = purpose == "test" or settings.stack != "aws"
+    container = settings.localstack_mode == "container"
     release = os_release()
     tf_env = {k: v for k, v in os.environ.items() if k.startswith("TF_")}
     data_dir = settings.state_dir / f"terraform-{settings.stack}"
