@@ -5,21 +5,16 @@ Needs root (network namespaces). Run: ``sudo .venv/bin/pytest -m root tests/data
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from harness.dataplane.netns import list_namespaces
 from harness.dataplane.planner import new_env_id
 from harness.dataplane.reconciler import DataPlane
-from harness.dataplane.topology import Topology
-from harness.processes import wait_for
 from tests.seed import (
     AZ_A,
     AZ_C,
@@ -38,68 +33,19 @@ from tests.seed import (
     seed_topology,
 )
 
+from .emulated import JERP_PYTHON, Env, curl, emulated
+
 GREETING = "Hello yundream!. How are you"
-JERP_PYTHON = sys.executable
 
 pytestmark = pytest.mark.root
 
 
-@dataclass
-class Env:
-    plane: DataPlane
-    topology: Topology
-    reports: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
-
-    def ns(self, ref: str) -> str:
-        return f"{self.plane.env_id}-{ref}"
-
-    def sh(self, ref: str, *cmd: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["ip", "netns", "exec", self.ns(ref), *cmd],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def converge(self, topology: Topology) -> list[str]:
-        self.topology = topology
-        return self.plane.reconcile()
-
-    def until(self, description: str, check: Callable[[], bool], timeout_s: float = 30) -> None:
-        """Reconcile (as the daemon does every 2 s) until ``check`` holds."""
-
-        def step() -> bool:
-            self.plane.reconcile()
-            return check()
-
-        wait_for(description, step, timeout_s)
-
-
-def _require_jerp() -> None:
-    if importlib.util.find_spec("jerp.__main__") is None:
-        pytest.skip("JERP (jerp/__main__.py) is not in this checkout; these tests run the real one")
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    _require_jerp()
-    holder: list[Env] = []
-    plane = DataPlane(
-        tmp_path_factory.mktemp("dataplane"),
-        new_env_id("jd"),
-        lambda: holder[0].topology,
-        lambda arn, targets: holder[0].reports.append((arn, targets)),
-        python=JERP_PYTHON,
-    )
-    holder.append(Env(plane, seed_topology()))
-    with plane:
-        holder[0].until("JERP listening on both targets", lambda: not plane.problems())
-        holder[0].until("both targets healthy", lambda: _both_healthy(holder[0]))
-        yield holder[0]
-
-
-def curl(env: Env, ref: str, url: str, seconds: int = 3) -> subprocess.CompletedProcess[str]:
-    return env.sh(ref, "curl", "-sS", "-m", str(seconds), url)
+    with emulated(tmp_path_factory.mktemp("dataplane"), "jd", seed_topology()) as env:
+        env.until("JERP listening on both targets", lambda: not env.plane.problems())
+        env.until("both targets healthy", lambda: _both_healthy(env))
+        yield env
 
 
 def greeting_works(env: Env, host: str = REGIONAL) -> bool:
@@ -246,7 +192,6 @@ def test_a_namespace_deleted_by_hand_is_rebuilt(env: Env) -> None:
 
 
 def test_teardown_leaves_no_namespace_process_or_file(tmp_path: Path) -> None:
-    _require_jerp()
     env_id = new_env_id("jd")
     topology = seed_topology()
     with DataPlane(tmp_path, env_id, lambda: topology, python=JERP_PYTHON) as plane:
