@@ -15,6 +15,7 @@ harness killed while waiting for it to answer leaves a record the next run acts 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -23,14 +24,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from harness.errors import LocalStackError, PrerequisiteError, WaitTimeout
 from harness.lifecycle import Lifecycle, log_tail
-from harness.processes import ProcessId, pid_alive
+from harness.processes import ProcessId, pid_alive, wait_for
 from harness.settings import REPO_ROOT, HarnessSettings
 
 PLUGIN_DIR = Path(__file__).resolve().parent / "localstack_plugin"
@@ -224,12 +224,11 @@ class LocalStackProcess(Lifecycle):
             )
         self.pid = proc.pid
         self._write_record(ready=False)
-        deadline = time.monotonic() + self.ready_timeout_s
-        while True:
+
+        def answers() -> bool:
             doc = health(self.url, timeout_s=1.0)
             if doc and doc.get("services"):
-                self._write_record(ready=True)
-                return self
+                return True
             if proc.poll() is not None:
                 self.pid = None
                 raise LocalStackError(
@@ -237,14 +236,20 @@ class LocalStackProcess(Lifecycle):
                     + log_tail(self.log_path, 20),
                     hint=f"see {self.log_path}",
                 )
-            if time.monotonic() > deadline:
-                self.stop()
-                raise WaitTimeout(
-                    f"LocalStack did not answer {self.url}/_localstack/health within "
-                    f"{self.ready_timeout_s:.0f}s",
-                    hint=f"see {self.log_path}",
-                )
-            time.sleep(0.3)
+            return False
+
+        try:
+            wait_for(
+                f"LocalStack to answer {self.url}/_localstack/health",
+                answers,
+                self.ready_timeout_s,
+                hint=f"see {self.log_path}",
+            )
+        except WaitTimeout:
+            self.stop()
+            raise
+        self._write_record(ready=True)
+        return self
 
     def _write_record(self, ready: bool) -> None:
         if self.record_path is None or self.pid is None:
@@ -268,15 +273,17 @@ def _terminate_group(pid: int, timeout_s: float = 20.0) -> None:
             os.killpg(pid, sig)
         except ProcessLookupError:
             return
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def gone() -> bool:
             try:
                 waited, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
                 waited = 0
-            if waited == pid or not pid_alive(pid):
-                return
-            time.sleep(0.2)
+            return waited == pid or not pid_alive(pid)
+
+        with contextlib.suppress(WaitTimeout):  # then the next, stronger signal
+            wait_for(f"LocalStack (pid {pid}) to exit after {sig.name}", gone, timeout_s)
+            return
 
 
 def _record_path(settings: HarnessSettings) -> Path:
