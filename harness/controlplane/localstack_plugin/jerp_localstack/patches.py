@@ -156,7 +156,10 @@ def apply_ec2_patches() -> None:
             if default is not None:
                 kwargs["security_group_ids"] = [default.id]
         if service is None or not interface:
-            return fn(self=self, **kwargs)
+            endpoint = fn(self=self, **kwargs)
+            if interface and not kwargs.get("subnet_ids"):
+                endpoint.dns_entries = []  # no subnets: no ENIs and no DNS names (AWS)
+            return endpoint
         endpoint = fn(self=self, **kwargs)
         # AWS ids, and the endpoint (and its tags) filed under its new id.
         old_id = endpoint.id
@@ -180,8 +183,10 @@ def apply_ec2_patches() -> None:
         zones = sorted(
             {self.get_subnet(s).availability_zone for s in kwargs.get("subnet_ids") or []}
         )
-        endpoint.dns_entries = ids.endpoint_dns_entries(
-            endpoint.id, service.id, self.region_name, zones
+        endpoint.dns_entries = (
+            ids.endpoint_dns_entries(endpoint.id, service.id, self.region_name, zones)
+            if zones
+            else []
         )
         if not service.private_dns_name:
             # moto defaults PrivateDnsEnabled to true; there is no name to enable.
