@@ -4,7 +4,7 @@ Works on any engine: the one that answers, or (as root, with Debian's docker.io)
 private one. Base images come from the registry when it is reachable; otherwise they are
 debootstrapped here (bookworm with Python for JERP, trixie with Debian's haproxy) and handed
 to compose as build arguments. On an engine without Docker's default bridge (the private
-one), every service shares the host's network and binds loopback only.
+one), compose.host-network.yaml is used instead: the same services on the host's loopback.
 """
 
 from __future__ import annotations
@@ -70,10 +70,8 @@ def local_bases(engine: DockerEngine, cache_dir: Path) -> dict[str, str]:
     }
 
 
-def compose_files(engine: DockerEngine) -> list[Path]:
-    if _has_default_bridge(engine):
-        return [COMPOSE_FILE]
-    return [COMPOSE_FILE, HOST_NETWORK_FILE]
+def compose_file(engine: DockerEngine) -> Path:
+    return COMPOSE_FILE if _has_default_bridge(engine) else HOST_NETWORK_FILE
 
 
 def compose(action: str, state_dir: Path) -> int:
@@ -93,9 +91,7 @@ def compose(action: str, state_dir: Path) -> int:
             if not registry_reachable():
                 # Bases the caller named (JERP_BASE_IMAGE, HAPROXY_BASE_IMAGE) win.
                 env = {**local_bases(engine, state_dir / "images"), **env}
-        base = [*compose_command(), "-p", PROJECT]
-        for path in compose_files(engine):
-            base += ["-f", str(path)]
+        base = [*compose_command(), "-p", PROJECT, "-f", str(compose_file(engine))]
         args = {
             "up": ["up", "--build"],
             "down": ["down", "--remove-orphans", "--volumes"],
