@@ -13,6 +13,7 @@ says exactly what is missing and how to run it:
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -23,9 +24,13 @@ import pytest
 
 from harness.controlplane.aws import AwsClients
 from harness.controlplane.localstack import LocalStackProcess, find_python, health
+from harness.controlplane.localstack_container import LocalStackContainer
 from harness.dataplane.topology import Topology
 from harness.errors import PrerequisiteError
+from harness.packaging.docker_engine import DockerEngine
 from harness.settings import HarnessSettings, load_settings
+from tests.docker_support import session_engine
+from tests.localstack_variants import running, settings_for
 from tests.seed import seed_topology
 
 HOW_TO_RUN_ROOT = "run `sudo make test` (or the harness image: README 'Without root')"
@@ -76,6 +81,7 @@ def _missing_root() -> list[Missing]:
     return [Missing("root (network namespaces)", HOW_TO_RUN_ROOT)]
 
 
+@functools.cache  # one probe of the interpreters per session, not one per test
 def _missing_localstack() -> list[Missing]:
     found: list[Missing] = []
     try:
@@ -124,14 +130,25 @@ def ls_settings(tmp_path_factory: pytest.TempPathFactory) -> HarnessSettings:
 
 
 @pytest.fixture(scope="session")
-def localstack(ls_settings: HarnessSettings) -> Iterator[LocalStackProcess]:
-    """One real LocalStack with the plug-in for the session; checked to be gone after."""
-    process = LocalStackProcess(ls_settings)
-    with process:
+def localstack(
+    request: pytest.FixtureRequest, ls_settings: HarnessSettings
+) -> Iterator[LocalStackProcess | LocalStackContainer]:
+    """One real LocalStack with the plug-in for the session, or the matrix variant a module
+    asks for (``tests/localstack_variants.py``); checked to be gone after."""
+    settings = settings_for(ls_settings, getattr(request, "param", None))
+    with running(settings, request) as process:
         yield process
     assert health(process.url, timeout_s=1.0) is None, "LocalStack still answers after stop"
 
 
 @pytest.fixture(scope="session")
-def clients(localstack: LocalStackProcess, ls_settings: HarnessSettings) -> AwsClients:
+def docker_engine() -> Iterator[DockerEngine]:
+    """The session's Docker engine (``tests/docker_support.py``)."""
+    yield from session_engine()
+
+
+@pytest.fixture(scope="session")
+def clients(
+    localstack: LocalStackProcess | LocalStackContainer, ls_settings: HarnessSettings
+) -> AwsClients:
     return AwsClients(region=ls_settings.region, endpoint_url=localstack.url)

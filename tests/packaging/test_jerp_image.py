@@ -1,74 +1,46 @@
 """The JERP image: built with no registry, run through testcontainers, checked from outside.
 
-Uses the Docker engine that answers (DOCKER_HOST or the default socket); as root with
-Debian's docker.io installed it starts a private one (no iptables, no bridge) and stops it
-after. The base image is a debootstrap'ed Debian imported into that engine, cached under
-``.harness/images`` so later runs skip the download.
+The session's Docker engine and image cache (``tests/docker_support.py``); the base image is a
+debootstrapped Debian bookworm imported into that engine.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from harness.errors import PrerequisiteError
+from harness.errors import PrerequisiteError, WaitTimeout
 from harness.packaging.docker_engine import DockerEngine
-from harness.packaging.images import (
-    JERP_BASE_PACKAGES,
-    build_jerp_image,
-    debian_base_image,
-    jerp_context,
-)
+from harness.packaging.images import JERP_BASE, build_jerp_image, debian_base_image, jerp_context
+from harness.processes import wait_for, wait_until
 from harness.settings import REPO_ROOT
 from tests.conftest import free_port
+from tests.docker_support import image_cache
 
 pytestmark = pytest.mark.docker
 
-CACHE = REPO_ROOT / ".harness" / "images"
 IMAGE = "jerp:test"
 
 
 @pytest.fixture(scope="module")
-def engine() -> Iterator[DockerEngine]:
-    try:
-        eng = DockerEngine(REPO_ROOT / ".harness", existing_host=os.environ.get("DOCKER_HOST"))
-        eng.start()
-    except PrerequisiteError as exc:
-        pytest.skip(
-            f"no Docker engine: {exc}. Run as root with Debian's docker.io and debootstrap "
-            "installed (`sudo make test`), or start Docker and set DOCKER_HOST."
-        )
-    try:
-        yield eng
-    finally:
-        eng.stop()
-    if eng.host.endswith("/run/jerp-docker/docker.sock"):
-        assert subprocess.run(["pgrep", "-x", "dockerd"], capture_output=True).returncode != 0
-
-
-@pytest.fixture(scope="module")
-def image(engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
+def image(docker_engine: DockerEngine, tmp_path_factory: pytest.TempPathFactory) -> str:
     from harness.packaging.wheelhouse import build_wheelhouse
 
     work = tmp_path_factory.mktemp("image")
-    base = debian_base_image(engine, CACHE, JERP_BASE_PACKAGES, "jerp-base:bookworm")
+    base = debian_base_image(docker_engine, image_cache(), JERP_BASE)
     wheelhouse = build_wheelhouse(work / "wheelhouse")
-    return build_jerp_image(engine, jerp_context(work, Path(wheelhouse)), IMAGE, base)
+    return build_jerp_image(docker_engine, jerp_context(work, Path(wheelhouse)), IMAGE, base)
 
 
 @pytest.fixture(scope="module")
-def running(engine: DockerEngine, image: str) -> Iterator[tuple[object, int]]:
+def running(image: str) -> Iterator[tuple[object, int]]:
     from testcontainers.core.container import DockerContainer
 
     port = free_port()
-    saved = {k: os.environ.get(k) for k in engine.env()}
-    os.environ.update(engine.env())
     container = (
         DockerContainer(image)
         .with_env("JERP_HOST", "127.0.0.1")
@@ -78,25 +50,22 @@ def running(engine: DockerEngine, image: str) -> Iterator[tuple[object, int]]:
         .with_kwargs(network_mode="host", read_only=True)
     )
     container.start()
+
+    def healthz() -> bool:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        except OSError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    logs = container.get_logs()
-                    pytest.fail(f"JERP container did not answer /healthz within 30s: {logs}")
-                time.sleep(0.3)
+        try:
+            wait_for("the JERP container to answer /healthz", healthz, 30)
+        except WaitTimeout as exc:
+            pytest.fail(f"{exc}: {container.get_logs()}")
         yield container, port
     finally:
         container.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_greeting_is_byte_exact_from_the_container(running: tuple[object, int]) -> None:
@@ -119,15 +88,14 @@ def test_container_runs_as_non_root_on_a_read_only_root(running: tuple[object, i
 def test_image_declares_a_healthcheck_that_turns_healthy(running: tuple[object, int]) -> None:
     container, _ = running
     wrapped = container.get_wrapped_container()  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 60
-    status = ""
-    while time.monotonic() < deadline:
+
+    def health() -> str:
         wrapped.reload()
-        status = wrapped.attrs["State"].get("Health", {}).get("Status", "none")
-        if status == "healthy":
-            break
-        time.sleep(1)
-    assert status == "healthy"
+        return str(wrapped.attrs["State"].get("Health", {}).get("Status", "none"))
+
+    wait_until(
+        "the image's HEALTHCHECK to report healthy", health, lambda s: s == "healthy", 60, poll_s=1
+    )
 
 
 def test_compose_file_is_valid_and_has_two_replicas_behind_a_balancer() -> None:

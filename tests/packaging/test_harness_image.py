@@ -1,0 +1,146 @@
+"""The all-in-one harness image, built once (on a debootstrapped trixie: no registry) and run
+once, as the README says: ``docker run --rm --privileged jerp-harness deploy check destroy``.
+
+The container gets its own network namespace with nothing but loopback (``network_mode=none``):
+the deploy needs no network (LocalStack, the wheelhouse and the Terraform provider are in the
+image or mounted), and everything the emulator creates lives and dies in that namespace.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.packaging.docker_engine import DockerEngine
+from harness.packaging.images import TRIXIE_BASE, build_harness_image, debian_base_image
+from tests.docker_support import image_cache, terraform_provider_mirror
+
+pytestmark = [pytest.mark.docker, pytest.mark.requires("terraform", "debootstrap", "ip")]
+
+RUN_TIMEOUT_S = 420
+# Linux capability numbers 0..40, as `docker run --privileged` grants them.
+CAPABILITIES = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+]
+
+
+def _privileged() -> dict[str, object]:
+    """``--privileged``; on a machine that is itself a container without every capability
+    (runc then refuses --privileged: "unable to apply caps"), the same minus what it lacks:
+    every capability it has, no seccomp or AppArmor confinement, a writable /proc/sys."""
+    status = Path("/proc/self/status").read_text()
+    bounding = int(re.search(r"^CapBnd:\s*([0-9a-f]+)$", status, re.M)[1], 16)  # type: ignore[index]
+    lacking = [name for bit, name in enumerate(CAPABILITIES) if not bounding >> bit & 1]
+    if not lacking:
+        return {"privileged": True}
+    return {
+        "cap_add": ["ALL"],
+        "cap_drop": lacking,
+        "security_opt": ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"],
+    }
+
+
+def _host_network() -> dict[str, str]:
+    """What the host's network looks like: interfaces, namespaces, routes, nftables tables."""
+    commands = {
+        "links": ["ip", "-o", "link", "show"],
+        "netns": ["ip", "netns", "list"],
+        "routes": ["ip", "route", "show", "table", "all"],
+        "nft": ["nft", "list", "tables"],
+    }
+    snapshot = {}
+    for name, argv in commands.items():
+        out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
+        # Counters and link state change on their own; names and addresses must not.
+        snapshot[name] = "\n".join(
+            sorted(re.sub(r"state \S+", "", line) for line in out.splitlines())
+        )
+    return snapshot
+
+
+def test_harness_container_deploys_checks_and_destroys_leaving_nothing_on_the_host(
+    docker_engine: DockerEngine, tmp_path: Path
+) -> None:
+    from testcontainers.core.container import DockerContainer
+
+    started = time.monotonic()
+    base = debian_base_image(docker_engine, image_cache(), TRIXIE_BASE)
+    image = build_harness_image(docker_engine, tmp_path, "terraform", base_image=base)
+    built = time.monotonic() - started
+    before = _host_network()
+
+    container = DockerContainer(image, command="deploy check destroy").with_kwargs(
+        network_mode="none", **_privileged()
+    )
+    mirror = terraform_provider_mirror()
+    if mirror is not None:
+        container.with_volume_mapping(str(mirror), "/usr/local/share/terraform/plugins", "ro")
+    container.start()
+    try:
+        wrapped = container.get_wrapped_container()
+        status = wrapped.wait(timeout=RUN_TIMEOUT_S)
+        logs = wrapped.logs().decode(errors="replace")
+    finally:
+        container.stop()
+    ran = time.monotonic() - started - built
+    print(f"harness image: build {built:.0f}s, deploy+check+destroy {ran:.0f}s")
+
+    assert status["StatusCode"] == 0, logs[-6000:]
+    assert re.search(
+        r"^# nslookup jerp-nlb-[0-9a-f]{16}\.elb\.ap-northeast-2\.amazonaws\.com$", logs, re.M
+    ), logs[-6000:]
+    assert "Server:\t\t10.10.0.2" in logs
+    assert re.search(r"^Address: 10\.10\.1\.\d+$", logs, re.M)
+    assert re.search(r"^Address: 10\.10\.3\.\d+$", logs, re.M)
+    assert re.search(
+        r"^# curl vpce-[0-9a-z-]+\.vpce-svc-[0-9a-f]{17}\..*/user/yundream$", logs, re.M
+    )
+    assert re.search(r"^Hello yundream!\. How are you$", logs, re.M)
+    summary = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", logs, re.M)
+    assert summary is not None, logs[-6000:]
+    assert int(summary[1]) > 0 and summary[2] == "0" and summary[3] == "0", logs[-6000:]
+    assert _host_network() == before
