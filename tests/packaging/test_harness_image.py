@@ -1,13 +1,14 @@
 """The all-in-one harness image, built once (on a debootstrapped trixie: no registry) and run
 once, as the README says: ``docker run --rm --privileged jerp-harness deploy check destroy``.
 
-The container gets its own network namespace with nothing but loopback (``network_mode=none``):
+The container gets its own network namespace with nothing but loopback (``--network none``):
 the deploy needs no network (LocalStack, the wheelhouse and the Terraform provider are in the
 image or mounted), and everything the emulator creates lives and dies in that namespace.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
@@ -22,6 +23,7 @@ from tests.docker_support import image_cache, terraform_provider_mirror
 pytestmark = [pytest.mark.docker, pytest.mark.requires("terraform", "debootstrap", "ip")]
 
 RUN_TIMEOUT_S = 420
+MIRROR_TARGET = "/usr/local/share/terraform/plugins"  # Terraform's implied mirror directory
 # Linux capability numbers 0..40, as `docker run --privileged` grants them.
 CAPABILITIES = [
     "CHOWN",
@@ -68,20 +70,62 @@ CAPABILITIES = [
 ]
 
 
-def _privileged() -> dict[str, object]:
-    """``--privileged``; on a machine that is itself a container without every capability
-    (runc then refuses --privileged: "unable to apply caps"), the same minus what it lacks:
-    every capability it has, no seccomp or AppArmor confinement, a writable /proc/sys."""
-    status = Path("/proc/self/status").read_text()
-    bounding = int(re.search(r"^CapBnd:\s*([0-9a-f]+)$", status, re.M)[1], 16)  # type: ignore[index]
-    lacking = [name for bit, name in enumerate(CAPABILITIES) if not bounding >> bit & 1]
+def _lacking_capabilities() -> list[str]:
+    """The capabilities this machine cannot grant (it is itself a container without them)."""
+    found = re.search(r"^CapBnd:\s*([0-9a-f]+)$", Path("/proc/self/status").read_text(), re.M)
+    assert found is not None, "no CapBnd line in /proc/self/status"
+    bounding = int(found[1], 16)
+    return [name for bit, name in enumerate(CAPABILITIES) if not bounding >> bit & 1]
+
+
+def _run_harness(
+    engine: DockerEngine, image: str, mirror: Path | None, name: str
+) -> tuple[int, str]:
+    """``docker run --rm --privileged --network none <image> deploy check destroy``: its exit
+    status and output.
+
+    Through testcontainers where ``--privileged`` works. A machine that is itself a container
+    without every capability cannot grant it (runc: "unable to apply caps"); there the same run
+    goes through the docker CLI with all that --privileged gives and the machine has (its
+    capabilities, no seccomp or AppArmor confinement, a writable /proc/sys, which the
+    emulator's routers need for their sysctls): docker-py cannot express the CLI's
+    ``systempaths=unconfined``."""
+    lacking = _lacking_capabilities()
     if not lacking:
-        return {"privileged": True}
-    return {
-        "cap_add": ["ALL"],
-        "cap_drop": lacking,
-        "security_opt": ["seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"],
-    }
+        from testcontainers.core.container import DockerContainer
+
+        container = DockerContainer(image, command="deploy check destroy").with_kwargs(
+            network_mode="none", privileged=True
+        )
+        if mirror is not None:
+            container.with_volume_mapping(str(mirror), MIRROR_TARGET, "ro")
+        container.start()
+        try:
+            wrapped = container.get_wrapped_container()
+            status = wrapped.wait(timeout=RUN_TIMEOUT_S)
+            return int(status["StatusCode"]), wrapped.logs().decode(errors="replace")
+        finally:
+            container.stop()
+    argv = ["docker", "run", "--rm", "--name", name, "--network", "none", "--cap-add", "ALL"]
+    argv += [f"--cap-drop={cap}" for cap in lacking]
+    for option in ("seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"):
+        argv += ["--security-opt", option]
+    if mirror is not None:
+        argv += ["--volume", f"{mirror}:{MIRROR_TARGET}:ro"]
+    env = engine.subprocess_env()
+    try:
+        done = subprocess.run(
+            [*argv, image, "deploy", "check", "destroy"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        subprocess.run(["docker", "rm", "--force", name], env=env, check=False)
+        raise
+    return done.returncode, done.stdout + done.stderr
 
 
 def _host_network() -> dict[str, str]:
@@ -95,7 +139,7 @@ def _host_network() -> dict[str, str]:
     snapshot = {}
     for name, argv in commands.items():
         out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
-        # Counters and link state change on their own; names and addresses must not.
+        # Link state changes on its own; names and addresses must not.
         snapshot[name] = "\n".join(
             sorted(re.sub(r"state \S+", "", line) for line in out.splitlines())
         )
@@ -105,31 +149,19 @@ def _host_network() -> dict[str, str]:
 def test_harness_container_deploys_checks_and_destroys_leaving_nothing_on_the_host(
     docker_engine: DockerEngine, tmp_path: Path
 ) -> None:
-    from testcontainers.core.container import DockerContainer
-
     started = time.monotonic()
     base = debian_base_image(docker_engine, image_cache(), TRIXIE_BASE)
     image = build_harness_image(docker_engine, tmp_path, "terraform", base_image=base)
     built = time.monotonic() - started
     before = _host_network()
 
-    container = DockerContainer(image, command="deploy check destroy").with_kwargs(
-        network_mode="none", **_privileged()
+    status, logs = _run_harness(
+        docker_engine, image, terraform_provider_mirror(), f"jerp-harness-test-{os.getpid()}"
     )
-    mirror = terraform_provider_mirror()
-    if mirror is not None:
-        container.with_volume_mapping(str(mirror), "/usr/local/share/terraform/plugins", "ro")
-    container.start()
-    try:
-        wrapped = container.get_wrapped_container()
-        status = wrapped.wait(timeout=RUN_TIMEOUT_S)
-        logs = wrapped.logs().decode(errors="replace")
-    finally:
-        container.stop()
     ran = time.monotonic() - started - built
     print(f"harness image: build {built:.0f}s, deploy+check+destroy {ran:.0f}s")
 
-    assert status["StatusCode"] == 0, logs[-6000:]
+    assert status == 0, logs[-6000:]
     assert re.search(
         r"^# nslookup jerp-nlb-[0-9a-f]{16}\.elb\.ap-northeast-2\.amazonaws\.com$", logs, re.M
     ), logs[-6000:]
