@@ -17,7 +17,7 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,22 +40,36 @@ def run(settings: Any, trials: int, sizes: tuple[int, ...], skip: set[str]) -> d
     try:
         deployment, report["deploy"] = deploy_bench.fresh(settings)
         print(deploy_bench.format_report(report["deploy"], None), flush=True)
-        if "throughput" not in skip:
-            report["throughput"] = dataplane_bench.run(settings, 5, 2, 8, fresh=False)
-            print(dataplane_bench.format_report(report["throughput"]), flush=True)
-        if "follow" not in skip:
-            report["follow"] = follow_bench.run(
-                settings, deployment.outputs, deployment.clients, trials
-            )
-            print(follow_bench.format_report(report["follow"]), flush=True)
-        if "scale" not in skip:
-            report["scale"] = scale_bench.run(
-                settings, deployment.outputs, deployment.clients, sizes
-            )
-            print(scale_bench.format_report(report["scale"]), flush=True)
-        if "redeploy" not in skip:
-            report["redeploy"] = deploy_bench.redeploy(settings)
-            print(deploy_bench.format_report(report["deploy"], report["redeploy"]), flush=True)
+        outputs, clients = deployment.outputs, deployment.clients
+        parts: dict[str, tuple[Callable[[], Any], Callable[[Any], str]]] = {
+            "throughput": (
+                lambda: dataplane_bench.run(settings, 5, 2, 8, fresh=False),
+                dataplane_bench.format_report,
+            ),
+            "follow": (
+                lambda: follow_bench.run(settings, outputs, clients, trials),
+                follow_bench.format_report,
+            ),
+            "scale": (
+                lambda: scale_bench.run(settings, outputs, clients, sizes),
+                scale_bench.format_report,
+            ),
+            "redeploy": (
+                lambda: deploy_bench.redeploy(settings),
+                lambda again: deploy_bench.format_report(report["deploy"], again),
+            ),
+        }
+        for name, (measure, present) in parts.items():
+            if name in skip:
+                continue
+            # One part failing (a timeout, a bug) still leaves the others' numbers.
+            try:
+                report[name] = measure()
+            except Exception as exc:
+                report[name] = {"error": f"{type(exc).__name__}: {exc}"}
+                print(f"{name}: failed: {exc}", flush=True)
+                continue
+            print(present(report[name]), flush=True)
     finally:
         destroy(settings)
     return report
