@@ -78,7 +78,7 @@ dev: venv ## Local Docker development: two JERP replicas behind HAProxy (docker 
 dev-down: venv ## Stop the Docker development setup
 	$(HARNESS) dev down
 
-bench: venv ## Benchmarks: JERP vs bare Starlette vs HAProxy; vpce path vs direct (root)
+bench: venv ## Benchmarks: JERP vs minimal FastAPI, Starlette, HAProxy, 2 workers; data plane and deploy (root)
 	$(PY) -m bench
 
 wheelhouse: venv ## Build the wheelhouse that the Docker image and EC2 user_data install
