@@ -258,6 +258,9 @@ class HAProxy(Lifecycle):
         }
         if self.process.running():
             self._save_server_state()
+            self._readdress(
+                {(p.name, x.name): (x.address, x.port) for p in proxies for x in p.servers}
+            )
             self._start_down({k: v for k, v in checked.items() if k not in self._checked})
             candidate.replace(self.config_file)
             self._reload()
@@ -273,6 +276,22 @@ class HAProxy(Lifecycle):
         self._checked = set(checked)
         self._rising &= self._checked
         return True
+
+    def _readdress(self, servers: dict[tuple[str, str], tuple[str, int]]) -> None:
+        """Saved states keep their health but take the server's address from the new
+        configuration: HAProxy applies a saved address and port over the configured ones (a
+        target that moved behind the proxy-protocol relay would still be dialled directly)."""
+        if not self.state_file.exists():
+            return
+        lines = self.state_file.read_text().splitlines()
+        for i, line in enumerate(lines):
+            fields = line.split()
+            if len(fields) > 18 and not line.startswith("#"):
+                key = (fields[1], fields[3])
+                if key in servers:
+                    fields[4], fields[18] = servers[key][0], str(servers[key][1])
+                    lines[i] = " ".join(fields)
+        self.state_file.write_text("\n".join(lines) + "\n")
 
     def _start_down(self, servers: dict[tuple[str, str], tuple[str, int]]) -> None:
         """Enter ``servers`` in the server-state file as DOWN with no passed check, so they

@@ -189,3 +189,13 @@ def test_nlb_node_egress_rules_govern_its_health_checks_and_no_groups_means_open
     output = ruleset.rulesets[node_ns].split("chain output", 1)[1]
     assert "ip daddr { 10.10.9.0/24 } tcp dport 8080 accept" in output
     assert TARGET_IPS[TARGET_A] not in output  # checks to the targets are dropped
+
+
+def test_a_saved_server_state_takes_the_new_address_and_keeps_its_health(tmp_path: Path) -> None:
+    haproxy = HAProxy(tmp_path, "h", tmp_path / "h.log")
+    old = "2 nlb-a 1 i-a-8080 10.10.1.10 2 0 1 1 30 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0"
+    haproxy.state_file.write_text(f"1\n# header\n{old}\n")
+    haproxy._readdress({("nlb-a", "i-a-8080"): ("127.0.0.1", 40000)})
+    fields = haproxy.state_file.read_text().splitlines()[2].split()
+    assert (fields[4], fields[18]) == ("127.0.0.1", "40000")
+    assert fields[5] == "2" and fields[12] == "4"  # still running, same check health
