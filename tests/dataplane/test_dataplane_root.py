@@ -165,8 +165,10 @@ def test_a_stopped_instance_stops_its_jerp_and_is_reported_unhealthy(env: Env) -
         reported = [t for _, targets in env.reports for t in targets if t["id"] == TARGET_C]
         assert reported[-1]["state"] == "unhealthy"
         assert reported[-1]["reason"] == "Target.InvalidState"
-        # Cross-zone off: the AZ-c ENI still reaches JERP through the AZ-a node (its backup).
-        env.until("the greeting via the AZ-c ENI", lambda: greeting_works(env, ENI_IPS[AZ_C]))
+        # Cross-zone off (AWS): an ENI sends only to its own AZ's node. The AZ-a ENI serves;
+        # the AZ-c node has no target left, so the AZ-c ENI fails instead of crossing zones.
+        env.until("the greeting via the AZ-a ENI", lambda: greeting_works(env, ENI_IPS[AZ_A]))
+        assert not greeting_works(env, ENI_IPS[AZ_C])
     finally:
         env.converge(seed_topology())
     env.until(f"JERP back on {TARGET_C}", lambda: not env.plane.problems())

@@ -70,6 +70,8 @@ def _enis(**kwargs: Any) -> dict[str, Any]:
 
 
 EC2 = {
+    # No user data: JERP on these instances does not expect proxy protocol.
+    "describe_instance_attribute": {"UserData": {}},
     "describe_subnets": {
         "Subnets": [
             {

@@ -78,15 +78,16 @@ def test_cross_zone_on_a_node_forwards_to_every_target() -> None:
     assert sorted(s.address for s in node_a.servers) == sorted(TARGET_IPS.values())
 
 
-def test_available_endpoint_bridges_each_eni_to_nodes_same_az_first(topology: Topology) -> None:
+def test_available_endpoint_bridges_each_eni_to_its_own_az_node(topology: Topology) -> None:
     desired = plan(topology, ENV)
     eni_a = _proxy(desired, f"vpce-{ENI_A}")[0]
     assert (eni_a.bind_ip, eni_a.bind_port) == (ENI_IPS[AZ_A], 80)
-    primary = [s for s in eni_a.servers if not s.backup]
-    assert [s.address for s in primary] == [NODE_IPS[AZ_A]]
-    # The ENI connects from the NLB node's namespace: no route between the VPCs is needed.
-    assert all(s.namespace.endswith(s.name.removeprefix("node-")) for s in eni_a.servers)
     assert eni_a.bind_namespace == f"{ENV}-{ENI_A}"
+    # One server: the NLB node of the ENI's own AZ, reached inside that node's namespace (no
+    # route between the VPCs), never another AZ's node.
+    [server] = eni_a.servers
+    assert (server.address, server.port, server.backup) == ("127.0.0.1", 80, False)
+    assert server.namespace.endswith(f"-{AZ_A}")
 
 
 def test_pending_or_rejected_endpoint_carries_no_traffic_but_keeps_its_enis() -> None:
@@ -255,7 +256,9 @@ def test_an_address_outside_its_subnet_is_a_named_problem_not_a_host(topology: T
     assert ENI_A in warning and "10.230.194.2" in warning and "10.20.1.0/24" in warning
 
 
-def test_an_eni_skips_a_node_without_targets() -> None:
+def test_an_eni_stays_with_its_own_az_node_even_without_targets_there() -> None:
+    # AWS: an endpoint ENI sends to the NLB node in its own AZ; with cross-zone off that node
+    # has no target when its AZ has none, and the flow fails rather than crossing zones.
     desired = plan(seed_topology(targets=(TARGET_C,)), ENV)
     eni_a = _proxy(desired, f"vpce-{ENI_A}")[0]
-    assert [(s.address, s.backup) for s in eni_a.servers] == [(NODE_IPS[AZ_C], False)]
+    assert [s.namespace.endswith(f"-{AZ_A}") for s in eni_a.servers] == [True]
