@@ -8,6 +8,9 @@ STACK ?= local
 VENV := .venv
 PY := $(VENV)/bin/python
 HARNESS := $(PY) -m harness
+# Test workers: the slow tests mostly wait (Terraform's fixed load-balancer waits, LocalStack and
+# Docker start-ups), so independent groups (tests/groups.py) run side by side. 0 = serial.
+TEST_WORKERS ?= 4
 export STACK
 
 .PHONY: help venv preflight debian-packages-deploy debian-packages-test lint fmt test test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean
@@ -43,7 +46,7 @@ test: debian-packages-test venv ## Preflight, lint, then the whole pytest suite 
 	$(HARNESS) preflight --for test
 	$(PY) -m harness lint
 	$(PY) -m harness localstack install
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: venv ## Unit tests only (no LocalStack, no root)
 	$(PY) -m pytest -m 'not integration and not e2e and not docker and not root'

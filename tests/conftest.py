@@ -33,6 +33,9 @@ from tests.docker_support import session_engine
 from tests.localstack_variants import running, settings_for
 from tests.seed import seed_topology
 
+# Which tests share an xdist worker (`make test` runs the suite with -n N --dist loadgroup).
+pytest_plugins = ["tests.groups"]
+
 HOW_TO_RUN_ROOT = "run `sudo make test` (or the harness image: README 'Without root')"
 DATAPLANE_TOOLS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "nslookup", "curl")
 APT_PACKAGES = {
@@ -90,7 +93,7 @@ def _missing_localstack() -> list[Missing]:
         found.append(Missing("a Python >= 3.13 for LocalStack", exc.hint or str(exc)))
     if shutil.which("terraform") is None:
         found.append(
-            Missing("terraform", "install Terraform >= 1.5 (developer.hashicorp.com/terraform)")
+            Missing("terraform", "install Terraform >= 1.9 (developer.hashicorp.com/terraform)")
         )
     return found
 
