@@ -499,9 +499,7 @@ class _Planner:
                 # answer on re:Post: "It does health checking to ensure only healthy ENIs are
                 # returned" (repost.aws/questions/QUupiKY7qBQ4Gd8P58sFmm_A).
                 healthy = [h.ip for az, h in placed if self._az_up(ep.service_name, az)]
-                dns.setdefault(ep.regional_dns, set()).update(
-                    healthy or [h.ip for _, h in placed]
-                )
+                dns.setdefault(ep.regional_dns, set()).update(healthy or [h.ip for _, h in placed])
             for az, name in ep.zonal_dns:
                 ips = {h.ip for eni_az, h in placed if eni_az == az}
                 if ips:
