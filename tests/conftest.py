@@ -14,20 +14,18 @@ says exactly what is missing and how to run it:
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
 
 import pytest
 
+from harness import preflight
 from harness.controlplane.aws import AwsClients
-from harness.controlplane.localstack import LocalStackProcess, find_python, health
+from harness.controlplane.localstack import LocalStackProcess, health
 from harness.controlplane.localstack_container import LocalStackContainer
 from harness.dataplane.topology import Topology
-from harness.errors import PrerequisiteError
 from harness.packaging.docker_engine import DockerEngine
+from harness.preflight import Finding
 from harness.settings import HarnessSettings, load_settings
 from tests.docker_support import session_engine
 from tests.localstack_variants import running, settings_for
@@ -37,18 +35,6 @@ from tests.seed import seed_topology
 pytest_plugins = ["tests.groups"]
 
 HOW_TO_RUN_ROOT = "run `sudo make test` (or the harness image: README 'Without root')"
-DATAPLANE_TOOLS = ("ip", "nft", "haproxy", "dnsmasq", "dig", "nslookup", "curl")
-APT_PACKAGES = {
-    "ip": "iproute2",
-    "nft": "nftables",
-    "haproxy": "haproxy",
-    "dnsmasq": "dnsmasq-base",
-    "dig": "dnsutils",
-    "nslookup": "dnsutils",
-    "curl": "curl",
-    "dot": "graphviz",
-    "wrk": "wrk",
-}
 
 
 @pytest.fixture
@@ -64,50 +50,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass(frozen=True)
-class Missing:
-    what: str
-    how: str
+def _tools(programs: Iterable[str]) -> list[Finding]:
+    known = {**preflight.DATAPLANE_TOOLS, **preflight.TEST_TOOLS}
+    return preflight.check_tools({p: known.get(p, p) for p in programs})
 
 
-def _missing_tools(tools: tuple[str, ...]) -> list[Missing]:
-    absent = [t for t in tools if shutil.which(t) is None]
-    if not absent:
-        return []
-    packages = sorted({APT_PACKAGES.get(t, t) for t in absent})
-    return [Missing(", ".join(absent), f"apt-get install {' '.join(packages)}")]
+def _root() -> list[Finding]:
+    return [Finding(f.what, HOW_TO_RUN_ROOT) for f in preflight.check_root()]
 
 
-def _missing_root() -> list[Missing]:
-    if os.geteuid() == 0:
-        return []
-    return [Missing("root (network namespaces)", HOW_TO_RUN_ROOT)]
+@functools.cache  # one probe of the interpreters and Terraform per session, not one per test
+def _localstack_and_terraform() -> list[Finding]:
+    settings = load_settings()
+    minimum = preflight.required_terraform(settings.stack_dir / "versions.tf")
+    return [
+        *preflight.check_localstack_python(settings, preflight.os_release()),
+        *preflight.check_terraform(settings.terraform_bin, minimum),
+    ]
 
 
-@functools.cache  # one probe of the interpreters per session, not one per test
-def _missing_localstack() -> list[Missing]:
-    found: list[Missing] = []
-    try:
-        find_python(None)
-    except PrerequisiteError as exc:
-        found.append(Missing("a Python >= 3.13 for LocalStack", exc.hint or str(exc)))
-    if shutil.which("terraform") is None:
-        found.append(
-            Missing("terraform", "install Terraform >= 1.9 (developer.hashicorp.com/terraform)")
-        )
-    return found
-
-
-def missing_for(item: pytest.Item) -> list[Missing]:
-    """Everything the markers of ``item`` need that this machine does not have."""
-    missing: list[Missing] = []
+def missing_for(item: pytest.Item) -> list[Finding]:
+    """Everything the markers of ``item`` need that this machine does not have: the same
+    checks (and fixes) as ``harness preflight``."""
+    missing: list[Finding] = []
     names = {m.name for m in item.iter_markers()}
     if names & {"root", "e2e"}:
-        missing += _missing_root() + _missing_tools(DATAPLANE_TOOLS)
+        missing += _root() + _tools(preflight.DATAPLANE_TOOLS)
     if names & {"integration", "e2e"}:
-        missing += _missing_localstack()
+        missing += _localstack_and_terraform()
     for marker in item.iter_markers("requires"):
-        missing += _missing_tools(tuple(str(a) for a in marker.args))
+        missing += _tools(str(a) for a in marker.args)
     return missing
 
 
@@ -115,7 +87,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         missing = missing_for(item)
         if missing:
-            needs = "; ".join(f"{m.what} (fix: {m.how})" for m in missing)
+            needs = "; ".join(f"{m.what} (fix: {m.fix})" for m in missing)
             item.add_marker(pytest.mark.skip(reason=f"needs {needs}"))
 
 
