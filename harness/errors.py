@@ -45,3 +45,7 @@ class StackNotDeployedError(HarnessError):
 
 class WaitTimeout(HarnessError):
     """A named wait ran past its deadline."""
+
+
+class StateDirBusy(HarnessError):
+    """Another live harness command holds the state directory's lock."""

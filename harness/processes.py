@@ -11,6 +11,8 @@ that has not exec'd yet and cannot mistake a recycled pid for the original.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import signal
 import time
@@ -22,6 +24,7 @@ from typing import TypeVar
 from harness.errors import WaitTimeout
 
 _PROC = Path("/proc")
+_PR_SET_PDEATHSIG = 1
 T = TypeVar("T")
 
 
@@ -160,3 +163,21 @@ def wait_for(
 ) -> None:
     """Poll ``condition`` until it holds (:func:`wait_until` for a yes/no condition)."""
     wait_until(description, condition, bool, timeout_s, hint, show=lambda _: "")
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
+    """A ``preexec_fn`` that makes the child receive ``signum`` when this process dies.
+
+    Linux ``PR_SET_PDEATHSIG``: the kernel signals the child when the thread that forked it
+    exits, however it exits (``kill -9`` included). The harness forks from its main thread.
+    If the parent died between ``fork`` and ``prctl``, the child signals itself.
+    """
+    parent = os.getpid()
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signum)
+
+    return preexec

@@ -1,4 +1,4 @@
-"""One deploy at a time per state directory, and children that do not outlive the harness.
+"""One deploy at a time per state directory.
 
 The lock is ``flock`` on ``<state dir>/lock``: the kernel drops it when the holder's file is
 closed, which includes every way a process can die (``kill -9`` too), so a lock is never
@@ -8,27 +8,18 @@ deploy prints; that text is informative only, the flock is the truth.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import fcntl
 import json
 import os
-import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
-from harness.errors import HarnessError
+from harness.errors import StateDirBusy
 from harness.processes import ProcessId
 
 LOCK_FILE = "lock"
-_PR_SET_PDEATHSIG = 1
-
-
-class StateDirBusy(HarnessError):
-    """Another live harness command holds the state directory's lock."""
 
 
 class StateLock:
@@ -97,21 +88,3 @@ def _read_holder(fd: int) -> str:
         f"pid {record['pid']} (`harness {record.get('command', '?')}`, "
         f"running since {record.get('since', '?')})"
     )
-
-
-def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
-    """A ``preexec_fn`` that makes the child receive ``signum`` when this process dies.
-
-    Linux ``PR_SET_PDEATHSIG``: the kernel signals the child when the thread that forked it
-    exits, however it exits (``kill -9`` included). The harness forks from its main thread.
-    If the parent died between ``fork`` and ``prctl``, the child signals itself.
-    """
-    parent = os.getpid()
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-
-    def preexec() -> None:
-        libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signum)
-
-    return preexec

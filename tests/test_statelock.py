@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.statelock import StateDirBusy, StateLock
+from harness.errors import StateDirBusy
+from harness.statelock import StateLock
 
 HOLD = (
     "import sys, time; from pathlib import Path; from harness.statelock import StateLock; "

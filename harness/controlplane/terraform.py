@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import PrerequisiteError, TerraformError, WaitTimeout
-from harness.processes import ProcessId, start_ticks, wait_for
-from harness.statelock import die_with_parent
+from harness.processes import ProcessId, die_with_parent, start_ticks, wait_for
 
 INSTALL_HINT = (
     "install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install) or set "

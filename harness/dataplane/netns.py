@@ -8,7 +8,6 @@ namespace, so no interface ever appears on the host.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import ipaddress
 import os
@@ -22,10 +21,10 @@ from typing import IO
 
 from harness.errors import DataPlaneError, PrerequisiteError
 from harness.lifecycle import Lifecycle
+from harness.processes import die_with_parent
 
 NETNS_RUN = Path("/run/netns")
 NETNS_ETC = Path("/etc/netns")
-_PR_SET_PDEATHSIG = 1
 
 
 def short_hash(text: str, length: int = 6) -> str:
@@ -192,12 +191,6 @@ def router_bridge(router_namespace: str) -> str:
     )
 
 
-def _set_pdeathsig() -> None:
-    # A child dies with the daemon that started it, even on SIGKILL of the daemon.
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class NamespacedProcess(Lifecycle):
     """A long-lived program, optionally inside a namespace; start()/stop(), context manager."""
 
@@ -239,7 +232,7 @@ class NamespacedProcess(Lifecycle):
                 stdout=self._log or subprocess.DEVNULL,
                 stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL,
                 env=self.env,
-                preexec_fn=_set_pdeathsig,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         except OSError as exc:
             raise DataPlaneError(
