@@ -19,17 +19,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.root]
 def test_the_client_security_group_egress_rules_are_enforced(
     e2e_settings: HarnessSettings, deployment: Deployment
 ) -> None:
-    """The client's group sends only to the endpoint port and 443 in its VPC (Terraform drops
-    AWS's default allow-all egress): a connect elsewhere fails at the sender, at once."""
+    """The client's group sends only TCP to the endpoint port and 443 in its VPC (Terraform
+    drops AWS's default allow-all egress): anything else is dropped at the sender.
+
+    UDP shows where the packet died: a datagram dropped by the sender's own output chain fails
+    ``sendmsg`` with EPERM at once, while one that leaves is "sent" whatever happens at the
+    ENI (a TCP SYN dropped on output is only retried, so it cannot tell the two apart)."""
     outputs = deployment.outputs
     eni = gather_facts(outputs, deployment.clients).endpoint()
     assert eni is not None and eni.interfaces
     probe = LocalProbe(hostexec_runner(e2e_settings))
     client = str(outputs["consumer_client_instance_id"])
     address = eni.interfaces[0].private_ip
-    result = probe.run(client, ["bash", "-c", f"exec 3<>/dev/tcp/{address}/22"], 15)
-    # Dropped by the client's own output chain: EPERM, not a timeout at the ENI's ingress.
-    assert result.exit_code != 0
+    send = f"exec 3<>/dev/udp/{address}/5000 && echo probe >&3"
+    result = probe.run(client, ["bash", "-c", send], 15)
+    assert result.exit_code != 0, result
     assert "Operation not permitted" in result.stderr, result
 
 
