@@ -6,8 +6,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.dataplane.netns import NamespacedProcess
-from harness.lifecycle import Lifecycle
+from harness.dataplane.netns import NamespacedProcess, OneProcess
 from harness.settings import REPO_ROOT
 
 
@@ -35,7 +34,7 @@ def jerp_env(spec: JerpSpec) -> dict[str, str]:
     return env
 
 
-class JerpHost(Lifecycle):
+class JerpHost(OneProcess):
     """``python -m jerp`` inside an instance namespace; start()/stop(), context manager."""
 
     def __init__(self, spec: JerpSpec, log_path: Path, python: str = sys.executable) -> None:
@@ -47,17 +46,3 @@ class JerpHost(Lifecycle):
             env=jerp_env(spec),
             log_path=log_path,
         )
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-    def running(self) -> bool:
-        return self.process.running()
-
-    def start(self) -> JerpHost:
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()

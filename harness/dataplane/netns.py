@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from harness.errors import DataPlaneError, PrerequisiteError
 from harness.lifecycle import Lifecycle
@@ -257,3 +257,24 @@ class NamespacedProcess(Lifecycle):
         if self._log:
             self._log.close()
             self._log = None
+
+
+class OneProcess(Lifecycle):
+    """Something that is one :class:`NamespacedProcess` (JERP on a host, a relay): its pid,
+    liveness, start and stop are that process's."""
+
+    process: NamespacedProcess
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid
+
+    def running(self) -> bool:
+        return self.process.running()
+
+    def start(self) -> Self:
+        self.process.start()
+        return self
+
+    def stop(self) -> None:
+        self.process.stop()

@@ -24,8 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.dataplane.netns import NamespacedProcess
-from harness.lifecycle import Lifecycle
+from harness.dataplane.netns import NamespacedProcess, OneProcess
 from harness.settings import REPO_ROOT
 from jerp.proxy_protocol import ProxyHeaderError, encode, header_length, parse, vpce_tlv
 
@@ -116,7 +115,7 @@ async def serve(routes: Sequence[RelayRoute]) -> None:
         server.close()
 
 
-class PpV2Relay(Lifecycle):
+class PpV2Relay(OneProcess):
     """The relay for one NLB node namespace; start()/stop(), context manager."""
 
     def __init__(
@@ -134,20 +133,6 @@ class PpV2Relay(Lifecycle):
             env={"PATH": "/usr/local/bin:/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT)},
             log_path=log_path,
         )
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid
-
-    def running(self) -> bool:
-        return self.process.running()
-
-    def start(self) -> PpV2Relay:
-        self.process.start()
-        return self
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 def main(argv: Sequence[str]) -> int:
