@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 HARNESS := $(PY) -m harness
 # Test workers: the slow tests mostly wait (Terraform's fixed load-balancer waits, LocalStack and
 # Docker start-ups), so independent groups (tests/groups.py) run side by side. 0 = serial.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 3
 export STACK
 
 .PHONY: help venv preflight debian-packages-deploy debian-packages-test lint fmt test test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean

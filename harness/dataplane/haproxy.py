@@ -270,7 +270,7 @@ class HAProxy(Lifecycle):
             candidate.replace(self.config_file)
             self.process.start()
             wait_for(
-                "haproxy's stats socket", lambda: self._try_command("show info") is not None, 15
+                "haproxy's stats socket", lambda: self._try_command("show info") is not None, 30
             )
         self._text = text
         self._checked = set(checked)
@@ -345,7 +345,7 @@ class HAProxy(Lifecycle):
             workers = self._workers()
             return workers is not None and bool(workers[0]) and not set(workers[0]) & previous
 
-        wait_for("the reloaded haproxy worker", new_worker_up, 15)
+        wait_for("the reloaded haproxy worker", new_worker_up, 30)
         with contextlib.suppress(WaitTimeout):
             wait_for(
                 "old haproxy workers to finish their connections",

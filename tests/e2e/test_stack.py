@@ -80,7 +80,7 @@ def test_transcripts_have_the_seed_shape(
     assert curl == GREETING + "\n", text
 
 
-def test_a_stopped_target_turns_unhealthy_and_the_greeting_still_comes_back(
+def test_a_stopped_target_turns_unused_and_the_greeting_still_comes_back(
     e2e_settings: HarnessSettings, deployment: Deployment
 ) -> None:
     ec2 = deployment.clients.ec2()
@@ -90,10 +90,11 @@ def test_a_stopped_target_turns_unhealthy_and_the_greeting_still_comes_back(
     survivor_az = facts.target_az(survivor)
     ec2.stop_instances(InstanceIds=[victim])
     try:
+        # AWS: a stopped instance target is `unused` (Target.InvalidState), not `unhealthy`.
         health = wait_until(
-            f"DescribeTargetHealth to show stopped {victim} unhealthy",
+            f"DescribeTargetHealth to show stopped {victim} unused",
             lambda: target_health(deployment),
-            lambda h: h.get(victim) == "unhealthy",
+            lambda h: h.get(victim) == "unused",
             FAULT_DEADLINE_S,
         )
         assert health[survivor] == "healthy"

@@ -242,7 +242,10 @@ def test_two_workers_both_serve_and_stop_on_sigterm(tmp_path: Path) -> None:
         with ThreadPoolExecutor(max_workers=16) as pool:
 
             def workers_in_the_log() -> set[int]:
-                statuses = set(pool.map(lambda n: server.get(f"/user/w{n}")[0], range(64)))
+                try:
+                    statuses = set(pool.map(lambda n: server.get(f"/user/w{n}")[0], range(64)))
+                except ConnectionError:
+                    return set()  # a worker still starting on a loaded machine: try again
                 assert statuses == {200}
                 time.sleep(FLUSH_DELAY_S * 2)  # let both workers write their batches
                 return {line["pid"] for line in server.access_lines()}
