@@ -240,14 +240,16 @@ class HAProxy(Lifecycle):
         candidate = self.config_file.with_suffix(".new")
         candidate.write_text(text)
         check = subprocess.run(
-            ["haproxy", "-c", "-q", "-f", str(candidate)],
+            # Not -q: it silences the alerts that say what is wrong.
+            ["haproxy", "-c", "-f", str(candidate)],
             capture_output=True,
             text=True,
             timeout=30,
         )
         if check.returncode != 0:
             raise DataPlaneError(
-                f"haproxy rejected the generated configuration: {check.stderr.strip()}",
+                "haproxy rejected the generated configuration: "
+                + (check.stderr.strip() or check.stdout.strip() or f"exit {check.returncode}"),
                 hint=f"this is a bug in harness/haproxy.py; the file is {candidate}",
             )
         checked = {
