@@ -128,56 +128,63 @@ def test_deploy_recovers_from_kill_9_at_every_phase_and_destroy_leaves_nothing(
     harness = Harness(state_dir, free_port(), logs, temp_dir)
     record = state_dir / localstack.RECORD
 
-    # 1. While LocalStack starts: it is recorded, not yet answering.
-    def localstack_starting() -> bool:
-        try:
-            return json.loads(record.read_text()).get("ready") is False
-        except (OSError, ValueError):
-            return False
+    try:
+        # 1. While LocalStack starts: it is recorded, not yet answering.
+        def localstack_starting() -> bool:
+            try:
+                return json.loads(record.read_text()).get("ready") is False
+            except (OSError, ValueError):
+                return False
 
-    harness.kill_when("LocalStack to be spawned", localstack_starting, 120)
+        harness.kill_when("LocalStack to be spawned", localstack_starting, 120)
 
-    # 2. Mid-apply: Terraform has created some resources, not all.
-    applying: list[ProcessId] = []
+        # 2. Mid-apply: Terraform has created some resources, not all.
+        applying: list[ProcessId] = []
 
-    def mid_apply() -> bool:
-        ident = _running_terraform(state_dir, "apply")
-        if ident is not None and not applying:
-            applying.append(ident)
-        created = harness.last_log.read_text().count(": Creation complete after")
-        return bool(applying) and created >= 5
+        def mid_apply() -> bool:
+            ident = _running_terraform(state_dir, "apply")
+            if ident is not None and not applying:
+                applying.append(ident)
+            created = harness.last_log.read_text().count(": Creation complete after")
+            return bool(applying) and created >= 5
 
-    harness.kill_when("terraform apply to have created 5 resources", mid_apply, 240)
-    # The apply does not outlive the harness (parent-death signal: Terraform stops itself).
-    wait_for("the orphaned terraform apply to stop", lambda: not applying[0].alive(), 90)
+        harness.kill_when("terraform apply to have created 5 resources", mid_apply, 240)
+        # The apply does not outlive the harness (parent-death signal: Terraform stops itself).
+        wait_for("the orphaned terraform apply to stop", lambda: not applying[0].alive(), 90)
 
-    # 3. While the data plane starts: the daemon is spawned, not yet converged.
-    def dataplane_starting() -> bool:
-        return (state_dir / STATE_FILE).exists()
+        # 3. While the data plane starts: the daemon is spawned, not yet converged.
+        def dataplane_starting() -> bool:
+            return (state_dir / STATE_FILE).exists()
 
-    harness.kill_when("the data-plane daemon to start", dataplane_starting, 300)
+        harness.kill_when("the data-plane daemon to start", dataplane_starting, 300)
 
-    # 4. The next deploy recovers and reaches the greeting; a second command meanwhile is
-    # refused at once, naming the holder.
-    proc, log = harness.start("deploy")
-    holder = f'"pid": {proc.pid},'
-    wait_for("the deploy to take the lock", lambda: holder in (state_dir / "lock").read_text(), 30)
-    refused = subprocess.run(
-        [sys.executable, "-m", "harness", "destroy"],
-        cwd=REPO_ROOT,
-        env=harness.env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    assert refused.returncode == 2
-    assert f"in use by pid {proc.pid}" in refused.stderr, refused.stderr
-    proc.wait(timeout=300)
-    deployed = log.read_text()
-    assert proc.returncode == 0, deployed[-4000:]
-    assert GREETING in deployed
-    assert "Deprecated flag" not in deployed
+        # 4. The next deploy recovers and reaches the greeting; a second command meanwhile is
+        # refused at once, naming the holder.
+        proc, log = harness.start("deploy")
+        holder = f'"pid": {proc.pid},'
+        wait_for(
+            "the deploy to take the lock", lambda: holder in (state_dir / "lock").read_text(), 30
+        )
+        refused = subprocess.run(
+            [sys.executable, "-m", "harness", "destroy"],
+            cwd=REPO_ROOT,
+            env=harness.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert refused.returncode == 2
+        assert f"in use by pid {proc.pid}" in refused.stderr, refused.stderr
+        proc.wait(timeout=300)
+        deployed = log.read_text()
+        assert proc.returncode == 0, deployed[-4000:]
+        assert GREETING in deployed
+        assert "Deprecated flag" not in deployed
+    except BaseException:
+        # A failed recovery must not leave its LocalStack, daemon and namespaces behind.
+        harness.run("destroy", 180)
+        raise
 
     # 5. Destroy leaves nothing: namespaces, recorded processes, LocalStack, temp files.
     state = read_state(state_dir)
