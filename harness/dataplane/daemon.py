@@ -37,6 +37,7 @@ from harness.dataplane.state import (
     daemon_id,
     read_state,
     recorded_processes,
+    remove_run_files,
     state_path,
     write_state,
 )
@@ -229,12 +230,7 @@ def _cleanup_dead(settings: HarnessSettings, state: Mapping[str, Any]) -> None:
 
 def _remove_env(settings: HarnessSettings, env_id: str, namespaces: Iterable[str] = ()) -> None:
     teardown_env(env_id, namespaces)
-    run_dir = settings.state_dir / f"run-{env_id}"
-    for path in sorted(run_dir.glob("*"), reverse=True):
-        with contextlib.suppress(OSError):
-            path.unlink()
-    with contextlib.suppress(OSError):
-        run_dir.rmdir()
+    remove_run_files(settings.state_dir, env_id)
 
 
 def _spawn_daemon(

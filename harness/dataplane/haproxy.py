@@ -37,10 +37,11 @@ from pathlib import Path
 
 from harness.dataplane.netns import NamespacedProcess
 from harness.errors import DataPlaneError, WaitTimeout
-from harness.lifecycle import Lifecycle
+from harness.lifecycle import Lifecycle, log_tail
 from harness.processes import wait_for
 
 RELOAD_DRAIN_S = 3.0
+MAX_SOCKET_PATH = 97  # HAProxy 2.6: "socket path ... too long (max 97)"
 IDLE_TIMEOUT_S = 350  # NLB/update-idle-timeout.html: TCP idle timeout default
 # The PROXY v2 TLV (PP2_TYPE_UNIQUE_ID) HAProxy 2.6 can forward: the endpoint id rides in it
 # from the ENI listener to the node and on to the relay in :mod:`harness.dataplane.ppv2`.
@@ -210,11 +211,21 @@ def parse_stat(csv_text: str) -> list[ServerStatus]:
 class HAProxy(Lifecycle):
     """One haproxy master-worker serving every NLB node and endpoint ENI of an environment."""
 
-    def __init__(self, state_dir: Path, name: str, log_path: Path) -> None:
+    def __init__(self, state_dir: Path, name: str, log_path: Path, socket_dir: Path) -> None:
+        """Files go in ``state_dir``; the two UNIX sockets in ``socket_dir``, a short path:
+        HAProxy 2.6 refuses a socket path over 97 characters (it binds ``<path>.<pid>.tmp``
+        first), which a state directory under a deep checkout or pytest's tmp_path exceeds."""
         self.config_file = state_dir / f"{name}.cfg"
-        self.stats_socket = state_dir / f"{name}.sock"
         self.state_file = state_dir / f"{name}.state"
-        self.master_socket = state_dir / f"{name}-master.sock"
+        self.stats_socket = socket_dir / f"{name}.sock"
+        self.master_socket = socket_dir / f"{name}-master.sock"
+        for path in (self.stats_socket, self.master_socket):
+            if len(str(path)) > MAX_SOCKET_PATH:
+                raise DataPlaneError(
+                    f"the HAProxy socket path {path} is longer than {MAX_SOCKET_PATH} characters",
+                    hint="this is a bug in harness/dataplane/reconciler.py (runtime_dir)",
+                )
+        self.log_path = log_path
         self._text: str | None = None
         self._checked: set[tuple[str, str]] = set()  # (proxy, server) with health checks
         self._rising: set[tuple[str, str]] = set()  # added DOWN, not seen UP yet
@@ -270,10 +281,9 @@ class HAProxy(Lifecycle):
             self.state_file.unlink(missing_ok=True)
             self._start_down(checked)
             candidate.replace(self.config_file)
+            self.stats_socket.parent.mkdir(parents=True, exist_ok=True)
             self.process.start()
-            wait_for(
-                "haproxy's stats socket", lambda: self._try_command("show info") is not None, 30
-            )
+            wait_for("haproxy's stats socket", self._answers, 30)
         self._text = text
         self._checked = set(checked)
         self._rising &= self._checked
@@ -359,6 +369,17 @@ class HAProxy(Lifecycle):
         state = self._try_command("show servers state")
         if state is not None:
             self.state_file.write_text(state)
+
+    def _answers(self) -> bool:
+        """True once the stats socket answers; a HAProxy that exited fails at once, with why."""
+        if self._try_command("show info") is not None:
+            return True
+        if not self.process.running():
+            raise DataPlaneError(
+                "haproxy exited during start-up:\n" + log_tail(self.log_path, 10),
+                hint=f"its configuration is {self.config_file}",
+            )
+        return False
 
     def _try_command(self, command: str) -> str | None:
         try:

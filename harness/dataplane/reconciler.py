@@ -27,6 +27,7 @@ from harness.dataplane.netns import (
 )
 from harness.dataplane.planner import DesiredState, plan
 from harness.dataplane.ppv2 import PpV2Relay
+from harness.dataplane.state import remove_run_files, run_dir, runtime_dir
 from harness.dataplane.topology import (
     Topology,
 )
@@ -60,10 +61,12 @@ class DataPlane(Lifecycle):
         self.source = source
         self.reporter = reporter
         self.python = python
-        self.run_dir = state_dir / f"run-{env_id}"
+        self.run_dir = run_dir(state_dir, env_id)
         self.applied = AppliedState()
         self.desired: DesiredState | None = None
-        self.haproxy = HAProxy(self.run_dir, "haproxy", self.run_dir / "haproxy.log")
+        self.haproxy = HAProxy(
+            self.run_dir, "haproxy", self.run_dir / "haproxy.log", runtime_dir(env_id)
+        )
         self.resolvers: dict[str, Resolver] = {}
         self.jerps: dict[str, JerpHost] = {}
         self.relays: dict[str, PpV2Relay] = {}  # node namespace -> its PROXY v2 relay
@@ -101,11 +104,7 @@ class DataPlane(Lifecycle):
         self.resolvers.clear()
         teardown_env(self.env_id, self.applied_namespaces())
         self.applied = AppliedState()
-        for path in sorted(self.run_dir.glob("*"), reverse=True):
-            with contextlib.suppress(OSError):
-                path.unlink()
-        with contextlib.suppress(OSError):
-            self.run_dir.rmdir()
+        remove_run_files(self.state_dir, self.env_id)
 
     def applied_namespaces(self) -> list[str]:
         return [*self.applied.hosts, *self.applied.routers]

@@ -23,6 +23,7 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -33,6 +34,29 @@ from harness.settings import HarnessSettings
 
 STATE_FILE = "dataplane.json"
 LOG_FILE = "dataplane.log"
+# UNIX sockets live here, not under the state directory: HAProxy refuses socket paths over 97
+# characters, which a state directory in a deep checkout (or pytest's tmp_path) exceeds.
+RUNTIME_ROOT = Path("/run/jerp")
+
+
+def run_dir(state_dir: Path, env_id: str) -> Path:
+    """Configuration, logs and server state of one environment's processes."""
+    return state_dir / f"run-{env_id}"
+
+
+def runtime_dir(env_id: str) -> Path:
+    """The environment's UNIX sockets (short path, see RUNTIME_ROOT)."""
+    return RUNTIME_ROOT / env_id
+
+
+def remove_run_files(state_dir: Path, env_id: str) -> None:
+    """Delete an environment's run and runtime directories (after its processes stopped)."""
+    for directory in (run_dir(state_dir, env_id), runtime_dir(env_id)):
+        for path in sorted(directory.glob("*"), reverse=True):
+            with contextlib.suppress(OSError):
+                path.unlink()
+        with contextlib.suppress(OSError):
+            directory.rmdir()
 
 
 # --------------------------------------------------------------------------- state file

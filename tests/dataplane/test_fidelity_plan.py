@@ -6,10 +6,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from harness.dataplane.haproxy import HAProxy, ProxySpec, ServerStatus, render_config
 from harness.dataplane.planner import DesiredState, plan
 from harness.dataplane.ppv2 import aws_header
 from harness.dataplane.topology import SecurityGroup, SecurityGroupRule, Topology
+from harness.errors import DataPlaneError
 from jerp.proxy_protocol import ProxyHeader, encode, parse
 from tests.seed import (
     AZ_A,
@@ -91,7 +94,7 @@ def test_idle_timeout_is_aws_350_seconds_and_unhealthy_targets_lose_their_sessio
 
 def test_new_checked_servers_start_down_in_the_server_state_file(tmp_path: Path) -> None:
     proxies = plan(seed_topology(), ENV).proxies
-    haproxy = HAProxy(tmp_path, "h", tmp_path / "h.log")
+    haproxy = HAProxy(tmp_path, "h", tmp_path / "h.log", Path("/run/jerp/t"))
     checked = {(p.name, s.name): (s.address, s.port) for p in proxies if p.check for s in p.servers}
     haproxy._start_down(checked)
     lines = haproxy.state_file.read_text().splitlines()
@@ -192,10 +195,15 @@ def test_nlb_node_egress_rules_govern_its_health_checks_and_no_groups_means_open
 
 
 def test_a_saved_server_state_takes_the_new_address_and_keeps_its_health(tmp_path: Path) -> None:
-    haproxy = HAProxy(tmp_path, "h", tmp_path / "h.log")
+    haproxy = HAProxy(tmp_path, "h", tmp_path / "h.log", Path("/run/jerp/t"))
     old = "2 nlb-a 1 i-a-8080 10.10.1.10 2 0 1 1 30 6 3 4 6 0 0 0 - 8080 - 0 0 - - 0"
     haproxy.state_file.write_text(f"1\n# header\n{old}\n")
     haproxy._readdress({("nlb-a", "i-a-8080"): ("127.0.0.1", 40000)})
     fields = haproxy.state_file.read_text().splitlines()[2].split()
     assert (fields[4], fields[18]) == ("127.0.0.1", "40000")
     assert fields[5] == "2" and fields[12] == "4"  # still running, same check health
+
+
+def test_a_socket_path_haproxy_would_refuse_is_an_error_before_it_starts(tmp_path: Path) -> None:
+    with pytest.raises(DataPlaneError, match="longer than 97 characters"):
+        HAProxy(tmp_path, "h", tmp_path / "h.log", Path("/run/" + "x" * 90))
