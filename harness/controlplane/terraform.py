@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +36,10 @@ INSTALL_HINT = (
 )
 RUNNING = "terraform.running.json"
 GRACEFUL_STOP_S = 60.0
+# A provider plug-in listens on a UNIX socket it creates under TMPDIR ("<TMPDIR>/plugin<n>");
+# socket paths stop at 107 bytes, and past them the plug-in exits before its handshake
+# ("Failed to load plugin schemas ... Failed to read any lines from plugin's stdout").
+MAX_TMPDIR = 80
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,18 @@ class Plan:
         if not self.changes:
             return "No changes."
         return "\n".join(f"  {action:8} {address}" for action, address in self.changes)
+
+
+def plugin_tmpdir(scratch: Path) -> Path:
+    """TMPDIR for Terraform on the state in ``scratch``: ``scratch/tmp`` when its path leaves
+    room for a plug-in's socket, else a short directory in /tmp named after ``scratch`` (so a
+    run after a ``kill -9`` finds and removes the same one). Created for each command and
+    removed after it."""
+    inside = scratch / "tmp"
+    if len(str(inside.absolute())) <= MAX_TMPDIR:
+        return inside
+    digest = hashlib.sha256(str(scratch.absolute()).encode()).hexdigest()[:12]
+    return Path("/tmp") / f"jerp-tf-{digest}"
 
 
 class Terraform:
@@ -76,14 +93,14 @@ class Terraform:
         self.state_path = state_path
         self.scratch = state_path.parent if state_path else None
         self.env = {**env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0"}
-        if self.scratch is not None:
-            # Provider plug-ins make their socket directories under TMPDIR.
-            tmp = self.scratch / "tmp"
-            tmp.mkdir(parents=True, exist_ok=True)
-            self.env["TMPDIR"] = str(tmp)
+        self.tmp = plugin_tmpdir(self.scratch) if self.scratch is not None else None
+        if self.tmp is not None:
+            self.env["TMPDIR"] = str(self.tmp)
 
     def _run(self, *args: str, capture: bool = True) -> str:
         self.stop_leftover()
+        if self.tmp is not None:
+            self.tmp.mkdir(parents=True, exist_ok=True)
         proc = subprocess.Popen(
             [self.binary, *args],
             cwd=self.workdir,
@@ -105,6 +122,7 @@ class Terraform:
         finally:
             if running is not None:
                 running.unlink(missing_ok=True)
+            self._remove_tmp()
         if proc.returncode != 0:
             raise TerraformError(
                 f"`terraform {' '.join(args[:1])}` in {self.workdir} failed:\n"
@@ -133,8 +151,13 @@ class Terraform:
             if ident is not None:
                 _stop_group(ident)
             record.unlink(missing_ok=True)
+        self._remove_tmp()
         if self.state_path is not None:
             _clear_stale_lock_info(self.state_path)
+
+    def _remove_tmp(self) -> None:
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _var_file(self, variables: Mapping[str, Any]) -> str:
         with tempfile.NamedTemporaryFile(

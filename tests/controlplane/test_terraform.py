@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.controlplane.terraform import RUNNING, Terraform, _clear_stale_lock_info
+from harness.controlplane.terraform import RUNNING, Terraform, _clear_stale_lock_info, plugin_tmpdir
 from harness.errors import PrerequisiteError, TerraformError
 from harness.processes import ProcessId, wait_for
 
@@ -135,8 +135,19 @@ def test_state_is_placed_by_the_backend_config_not_the_deprecated_state_flag(
     # Var-files and Terraform's own temporary files stay in the state directory.
     var_file = next(a for a in apply if a.startswith("-var-file="))  # type: ignore[attr-defined]
     assert Path(var_file.split("=", 1)[1]).parent == state.parent
-    assert tf.env["TMPDIR"] == str(state.parent / "tmp")
+    assert tf.env["TMPDIR"] == str(plugin_tmpdir(state.parent))
+    assert not Path(tf.env["TMPDIR"]).exists(), "Terraform's TMPDIR outlived the command"
     assert not (state.parent / RUNNING).exists(), "the running record outlived the command"
+
+
+def test_terraform_tmpdir_leaves_room_for_a_provider_socket(tmp_path: Path) -> None:
+    short = Path("/srv/jerp/.harness/terraform")
+    assert plugin_tmpdir(short) == short / "tmp"
+    deep = tmp_path / ("d" * 60) / "terraform"
+    moved = plugin_tmpdir(deep)
+    # go-plugin's socket is "<TMPDIR>/plugin<up to 10 digits>", at most 107 bytes.
+    assert moved.parent == Path("/tmp") and len(f"{moved}/plugin4294967295") <= 107
+    assert plugin_tmpdir(deep) == moved, "a later run must find the same directory"
 
 
 def test_failure_raises_terraform_error_with_stderr(
