@@ -110,14 +110,6 @@ def _running_terraform(state_dir: Path, subcommand: str) -> ProcessId | None:
     return ident if subcommand.encode() in cmdline.split(b"\0") else None
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known bug: after a kill -9 during the data-plane start, the daemon that lives on can "
-        "keep failing `haproxy -c` on its generated configuration, so the next deploy times out "
-        "(issue 7, item 3 stays open)"
-    ),
-    strict=False,
-)
 def test_deploy_recovers_from_kill_9_at_every_phase_and_destroy_leaves_nothing(
     tmp_path: Path,
 ) -> None:
