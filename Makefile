@@ -46,7 +46,7 @@ test: debian-packages-test venv ## Preflight, lint, then the whole pytest suite 
 	$(HARNESS) preflight --for test
 	$(PY) -m harness lint
 	$(PY) -m harness localstack install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 test-fast: venv ## Unit tests only (no LocalStack, no root)
 	$(PY) -m pytest -m 'not integration and not e2e and not docker and not root'
