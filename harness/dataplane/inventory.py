@@ -49,6 +49,34 @@ def _pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Itera
         yield from getattr(client, operation)(**kwargs).get(key, [])
 
 
+# DescribeNetworkInterfaces takes at most 200 values per filter (EC2 API, "Filter").
+_FILTER_VALUES_MAX = 200
+
+
+def _endpoint_enis(ec2: BaseClient, endpoints: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The ENIs of the endpoints that are not going away, by id, in one call per 200: a read
+    per endpoint made a topology read of 100 endpoints take seconds. A filter, not
+    NetworkInterfaceIds: an ENI removed in the meantime is left out instead of failing the
+    whole read."""
+    wanted = [
+        eni_id
+        for ep in endpoints
+        if str(ep.get("State", "")).lower() not in ("deleted", "deleting")
+        for eni_id in ep.get("NetworkInterfaceIds") or []
+    ]
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(wanted), _FILTER_VALUES_MAX):
+        chunk = wanted[start : start + _FILTER_VALUES_MAX]
+        for eni in _pages(
+            ec2,
+            "describe_network_interfaces",
+            "NetworkInterfaces",
+            Filters=[{"Name": "network-interface-id", "Values": chunk}],
+        ):
+            found[eni["NetworkInterfaceId"]] = eni
+    return found
+
+
 def _tags(item: dict[str, Any]) -> dict[str, str]:
     return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
 
@@ -301,29 +329,27 @@ def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> T
     )
 
     endpoints = []
-    for ep in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints"):
-        if ep.get("VpcEndpointType", "Interface") != "Interface":
-            continue
-        eni_ids = list(ep.get("NetworkInterfaceIds") or [])
+    interface_endpoints = [
+        ep
+        for ep in _pages(ec2, "describe_vpc_endpoints", "VpcEndpoints")
+        if ep.get("VpcEndpointType", "Interface") == "Interface"
+    ]
+    enis = _endpoint_enis(ec2, interface_endpoints)
+    for ep in interface_endpoints:
         interfaces = []
-        if eni_ids and str(ep.get("State", "")).lower() not in ("deleted", "deleting"):
-            # A filter, not NetworkInterfaceIds: an ENI removed in the meantime is skipped
-            # instead of failing the whole read.
-            for eni in _pages(
-                ec2,
-                "describe_network_interfaces",
-                "NetworkInterfaces",
-                Filters=[{"Name": "network-interface-id", "Values": eni_ids}],
-            ):
-                subnet_id = eni["SubnetId"]
-                interfaces.append(
-                    EndpointInterface(
-                        eni_id=eni["NetworkInterfaceId"],
-                        subnet_id=subnet_id,
-                        az=eni.get("AvailabilityZone") or subnet_az.get(subnet_id, ""),
-                        private_ip=eni["PrivateIpAddress"],
-                    )
+        for eni_id in ep.get("NetworkInterfaceIds") or []:
+            described = enis.get(eni_id)
+            if described is None:  # removed in the meantime, or the endpoint is being deleted
+                continue
+            subnet_id = described["SubnetId"]
+            interfaces.append(
+                EndpointInterface(
+                    eni_id=eni_id,
+                    subnet_id=subnet_id,
+                    az=described.get("AvailabilityZone") or subnet_az.get(subnet_id, ""),
+                    private_ip=described["PrivateIpAddress"],
                 )
+            )
         azs = {i.az for i in interfaces} | set(subnet_az.values())
         regional = ""
         zonal: list[tuple[str, str]] = []

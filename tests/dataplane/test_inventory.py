@@ -273,3 +273,53 @@ def test_instances_vpcs_and_security_groups(clients: AwsClients) -> None:
     (group,) = topology.security_groups
     assert group.ingress[0].source_groups == ("sg-2",)
     assert group.ingress[1].protocol == "-1" and group.ingress[1].cidrs == ("10.0.0.0/8",)
+
+
+def test_endpoint_enis_are_read_in_one_call_per_200(monkeypatch: pytest.MonkeyPatch) -> None:
+    count = 250
+    endpoints = [
+        {
+            "VpcEndpointId": f"vpce-{n}",
+            "VpcEndpointType": "Interface",
+            "VpcId": f"vpc-{n}",
+            "State": "available",
+            "NetworkInterfaceIds": [f"eni-{n}"],
+        }
+        for n in range(count)
+    ]
+
+    def enis(**kwargs: Any) -> dict[str, Any]:
+        [wanted] = kwargs["Filters"]
+        if wanted["Name"] != "network-interface-id":
+            return {"NetworkInterfaces": []}
+        assert len(wanted["Values"]) <= 200, "DescribeNetworkInterfaces takes 200 filter values"
+        return {
+            "NetworkInterfaces": [
+                {
+                    "NetworkInterfaceId": eni_id,
+                    "SubnetId": "subnet-x",
+                    "AvailabilityZone": "ap-northeast-2a",
+                    "PrivateIpAddress": f"10.30.{int(eni_id[4:]) // 200}.{int(eni_id[4:]) % 200}",
+                }
+                for eni_id in wanted["Values"]
+            ]
+        }
+
+    ec2 = FakeClient({**EC2, "describe_vpc_endpoints": {"VpcEndpoints": endpoints}})
+    ec2.answers["describe_network_interfaces"] = enis
+    monkeypatch.setattr(AwsClients, "ec2", lambda self: ec2)
+    monkeypatch.setattr(AwsClients, "elbv2", lambda self: FakeClient(ELBV2))
+    clients = AwsClients(region="ap-northeast-2", endpoint_url="http://127.0.0.1:1")
+
+    topology = inventory.read_topology(clients)
+
+    reads = [
+        kw
+        for op, kw in ec2.calls
+        if op == "describe_network_interfaces"
+        and kw["Filters"][0]["Name"] == "network-interface-id"
+    ]
+    assert [len(kw["Filters"][0]["Values"]) for kw in reads] == [200, 50]
+    assert {ep.endpoint_id: [i.eni_id for i in ep.interfaces] for ep in topology.endpoints} == {
+        f"vpce-{n}": [f"eni-{n}"] for n in range(count)
+    }
