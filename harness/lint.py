@@ -3,6 +3,9 @@
 Runs ruff (lint and format check), mypy, ``terraform fmt -check``, ``terraform validate`` on
 each stack and example, and checkov on ``terraform/``. Each tool's own output is shown; the
 run fails if any of them fails, after running all of them so one run shows every problem.
+
+Two lanes run side by side, each in order: the Python tools, and the Terraform ones (checkov
+last: it reads the directories ``terraform init`` writes). Output is printed step by step.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +29,7 @@ class Step:
     name: str
     argv: list[str]
     cwd: Path = REPO_ROOT
+    lane: str = "terraform"
 
 
 def _venv_tool(name: str) -> str:
@@ -33,9 +39,9 @@ def _venv_tool(name: str) -> str:
 def lint_steps(terraform_bin: str = "terraform") -> list[Step]:
     paths = [p for p in PYTHON_PATHS if (REPO_ROOT / p).exists()]
     steps = [
-        Step("ruff check", [_venv_tool("ruff"), "check", *paths]),
-        Step("ruff format", [_venv_tool("ruff"), "format", "--check", *paths]),
-        Step("mypy", [_venv_tool("mypy")]),
+        Step("ruff check", [_venv_tool("ruff"), "check", *paths], lane="python"),
+        Step("ruff format", [_venv_tool("ruff"), "format", "--check", *paths], lane="python"),
+        Step("mypy", [_venv_tool("mypy")], lane="python"),
         Step("terraform fmt", [terraform_bin, "fmt", "-check", "-recursive", "terraform"]),
     ]
     # Every root configuration: the stacks and the examples readers copy.
@@ -87,11 +93,29 @@ def run_lint(terraform_bin: str = "terraform") -> int:
             hint="install Terraform >= 1.9 (https://developer.hashicorp.com/terraform/install)",
         )
     failed: list[str] = []
-    for step in lint_steps(terraform_bin):
-        print(f"==> {step.name}", flush=True)
-        result = subprocess.run(step.argv, cwd=step.cwd, check=False)
-        if result.returncode != 0:
-            failed.append(step.name)
+    printing = threading.Lock()
+
+    def run_lane(steps: list[Step]) -> None:
+        for step in steps:
+            done = subprocess.run(
+                step.argv,
+                cwd=step.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                check=False,
+            )
+            with printing:
+                print(f"==> {step.name}", flush=True)
+                print(done.stdout, end="", flush=True)
+                if done.returncode != 0:
+                    failed.append(step.name)
+
+    steps = lint_steps(terraform_bin)
+    lanes = {step.lane: [s for s in steps if s.lane == step.lane] for step in steps}
+    with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+        for future in [pool.submit(run_lane, lane) for lane in lanes.values()]:
+            future.result()
     if failed:
         print(f"lint failed: {', '.join(failed)}", file=sys.stderr)
     else:
