@@ -1,8 +1,9 @@
 """Deploy and destroy a stack: the one place that sequences the three planes.
 
 ``STACK=local``: LocalStack (started detached, with the PrivateLink plug-in) -> Terraform
-apply of ``terraform/stacks/local`` -> the local data plane (namespaces, HAProxy, dnsmasq,
-JERP) converged to what LocalStack holds. ``STACK=aws``: Terraform apply of
+apply of ``terraform/stacks/local``, with the local data plane (namespaces, HAProxy, dnsmasq,
+JERP) following LocalStack from before the apply starts -> that data plane converged to what
+the apply left. ``STACK=aws``: Terraform apply of
 ``terraform/stacks/aws`` against the account in the environment's credentials.
 
 A deploy that fails or is interrupted stops what that same call started, so nothing is left
@@ -19,7 +20,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -186,21 +187,43 @@ def _deploy(settings: HarnessSettings) -> Deployment:
         wheelhouse = _build_wheelhouse(settings)
         timings["wheelhouse"] = time.monotonic() - t0
 
-        tf = _terraform(settings)
-        t0 = time.monotonic()
-        tf.init()
-        tf.apply(_tf_vars(settings, wheelhouse))
-        outputs: dict[str, object] = tf.output()
-        timings["terraform_apply"] = time.monotonic() - t0
-        _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
-
-        if settings.local_cloud:
-            from harness.dataplane.daemon import start_dataplane
+        with _dataplane_alongside(settings) as dataplane_ready:
+            tf = _terraform(settings)
+            t0 = time.monotonic()
+            tf.init()
+            tf.apply(_tf_vars(settings, wheelhouse))
+            outputs: dict[str, object] = tf.output()
+            timings["terraform_apply"] = time.monotonic() - t0
+            _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
 
             t0 = time.monotonic()
-            start_dataplane(settings)
-            timings["dataplane"] = time.monotonic() - t0
+            dataplane_ready()
+            if settings.local_cloud:
+                timings["dataplane"] = time.monotonic() - t0
     return Deployment(settings.stack, outputs, clients, timings)
+
+
+@contextlib.contextmanager
+def _dataplane_alongside(settings: HarnessSettings) -> Iterator[Callable[[], None]]:
+    """Local clouds: the data-plane daemon runs while Terraform applies (it follows the cloud
+    as resources appear, so health checks pass during the provider's fixed waits); the yielded
+    call waits until it has converged on what the apply left. A failure before that stops the
+    daemon through its launch handle (it may not have written its state file yet)."""
+    if not settings.local_cloud:
+        yield lambda: None
+        return
+    from harness.dataplane.daemon import abandon_dataplane, await_dataplane, launch_dataplane
+
+    launch = launch_dataplane(settings)
+
+    def converged_on_the_apply() -> None:
+        await_dataplane(settings, launch, fresh_after=time.time())
+
+    try:
+        yield converged_on_the_apply
+    except BaseException:
+        abandon_dataplane(settings, launch)
+        raise
 
 
 def load_deployment(settings: HarnessSettings) -> Deployment:

@@ -181,6 +181,7 @@ def serve(
             # Cleared before the pass: a change that lands during it wakes the next one.
             wake.clear()
             started = time.monotonic()
+            base["pass_started_at"] = time.time()
             try:
                 changes = plane.reconcile()
                 plane.last_error = None
@@ -265,38 +266,64 @@ def _spawn_daemon(
         )
 
 
-def start_dataplane(
+@dataclass(frozen=True)
+class DataPlaneLaunch:
+    """A daemon this harness spawned (``proc``, known by its ``Popen`` while it is our child)
+    or found running (``running``, known by the identity it recorded itself)."""
+
+    env_id: str
+    proc: subprocess.Popen[bytes] | None
+    running: ProcessId | None
+    log_file: Path
+
+    def alive(self) -> bool:
+        if self.proc is not None:
+            return self.proc.poll() is None
+        return self.running is not None and self.running.alive()
+
+
+def launch_dataplane(
     settings: HarnessSettings,
-    timeout_s: float = 180.0,
     prefix: str = DEFAULT_PREFIX,
     jerp_python: str = sys.executable,
     poll_s: float = POLL_INTERVAL_S,
-) -> DataPlaneHandle:
-    """Start the daemon (or find the one running) and wait until converged and healthy.
+) -> DataPlaneLaunch:
+    """Spawn the daemon, or find the one running, without waiting for it.
 
-    ``jerp_python`` is the interpreter that runs ``-m jerp`` on the emulated instances;
-    ``poll_s`` the safety-net poll interval (changes come with the change notice). While
-    the daemon we start is our child, its liveness is its ``Popen`` (no pid guessing); a daemon
-    found running is known by the identity it recorded itself. A start that fails stops that
-    daemon and removes its environment, whether or not it had written a state file yet.
+    ``make deploy`` launches it before ``terraform apply``: it follows the cloud while the
+    resources appear, so the targets' health checks run during the provider's fixed waits
+    instead of after them. ``jerp_python`` is the interpreter that runs ``-m jerp`` on the
+    emulated instances; ``poll_s`` the safety-net poll interval (changes come with the change
+    notice).
     """
     require_root()
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     log_file = settings.state_dir / LOG_FILE
     state = read_state(settings.state_dir)
     running = daemon_id(state)
-    proc: subprocess.Popen[bytes] | None = None
-    if running is not None and running.alive():
-        env_id = str(state["env_id"]) if state else ""
-    else:
-        if state is not None:
-            _cleanup_dead(settings, state)
-        env_id = new_env_id(prefix)
-        proc = _spawn_daemon(settings, env_id, log_file, jerp_python, poll_s)
+    if state is not None and running is not None and running.alive():
+        return DataPlaneLaunch(str(state["env_id"]), None, running, log_file)
+    if state is not None:
+        _cleanup_dead(settings, state)
+    env_id = new_env_id(prefix)
+    proc = _spawn_daemon(settings, env_id, log_file, jerp_python, poll_s)
+    return DataPlaneLaunch(env_id, proc, None, log_file)
+
+
+def await_dataplane(
+    settings: HarnessSettings,
+    launch: DataPlaneLaunch,
+    timeout_s: float = 180.0,
+    fresh_after: float | None = None,
+) -> DataPlaneHandle:
+    """Wait until the launched daemon has converged and reports healthy, in a pass that began
+    after ``fresh_after`` (epoch seconds) when given: a pass that read the cloud before the
+    last change would say converged too early. A start that fails stops that daemon and
+    removes its environment, whether or not it had written a state file yet."""
+    proc, env_id, log_file = launch.proc, launch.env_id, launch.log_file
 
     def ready() -> bool:
-        exited = proc.poll() is not None if proc is not None else not running_alive()
-        if exited:
+        if not launch.alive():
             raise DataPlaneError(
                 "the data-plane daemon exited during start-up:\n" + log_tail(log_file, 15),
                 hint=f"see {log_file}",
@@ -309,16 +336,14 @@ def start_dataplane(
             and current.get("env_id") == env_id
             and current.get("converged")
             and current.get("healthy")
+            and (fresh_after is None or float(current.get("pass_started_at", 0)) >= fresh_after)
         )
-
-    def running_alive() -> bool:
-        return running is not None and running.alive()
 
     try:
         wait_for("the data plane to converge and report healthy", ready, timeout_s)
     except BaseException as exc:
         current = read_state(settings.state_dir) or {}
-        _abandon_start(settings, proc, env_id)
+        abandon_dataplane(settings, launch)
         if isinstance(exc, WaitTimeout):
             detail = current.get("error") or "; ".join(current.get("problems", [])) or "no state"
             raise DataPlaneError(
@@ -330,6 +355,24 @@ def start_dataplane(
     ident = daemon_id(final)
     assert ident is not None  # ready() saw it
     return DataPlaneHandle(ident.pid, env_id, state_path(settings), log_file)
+
+
+def start_dataplane(
+    settings: HarnessSettings,
+    timeout_s: float = 180.0,
+    prefix: str = DEFAULT_PREFIX,
+    jerp_python: str = sys.executable,
+    poll_s: float = POLL_INTERVAL_S,
+) -> DataPlaneHandle:
+    """Launch the daemon (or find the one running) and wait until converged and healthy."""
+    return await_dataplane(
+        settings, launch_dataplane(settings, prefix, jerp_python, poll_s), timeout_s
+    )
+
+
+def abandon_dataplane(settings: HarnessSettings, launch: DataPlaneLaunch) -> None:
+    """Undo a launch that will not be used: stop the daemon and remove its environment."""
+    _abandon_start(settings, launch.proc, launch.env_id)
 
 
 def _abandon_start(

@@ -18,7 +18,8 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
      "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
      "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...],
      "follow": "change-notice" | "polling (<why>)",
-     "pass_timing": {"read_s": <last topology read>, "pass_s": <last whole pass>}}
+     "pass_timing": {"read_s": <last topology read>, "pass_s": <last whole pass>},
+     "pass_started_at": <epoch when the pass this state reports began>}
 """
 
 from __future__ import annotations

@@ -81,3 +81,42 @@ def test_cli_status(
     monkeypatch.setenv("HARNESS_STATE_DIR", str(tmp_path))
     assert main(["status"]) == 0
     assert capsys.readouterr().out.strip() == "not running"
+
+
+def test_await_dataplane_ignores_a_converged_pass_that_began_before_the_apply_ended(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from harness.dataplane.daemon import DataPlaneLaunch, await_dataplane
+    from harness.processes import ProcessId
+
+    settings = load_settings(HARNESS_STATE_DIR=str(tmp_path))
+    daemon = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        ident = ProcessId.of(daemon.pid)
+        assert ident is not None
+        state = {"daemon": ident.record(), "pid": daemon.pid, "env_id": "jt0001", "converged": True}
+        apply_ended = time.time()
+        # Converged and healthy, but on a read that began before the apply ended.
+        write_state(tmp_path, {**state, "healthy": True, "pass_started_at": apply_ended - 1})
+        fresh: list[float] = []
+
+        def next_pass() -> None:
+            time.sleep(0.5)
+            fresh.append(time.time())
+            write_state(tmp_path, {**state, "healthy": True, "pass_started_at": fresh[0]})
+
+        writer = threading.Thread(target=next_pass)
+        writer.start()
+        launch = DataPlaneLaunch("jt0001", daemon, None, tmp_path / "dataplane.log")
+        handle = await_dataplane(settings, launch, timeout_s=20, fresh_after=apply_ended)
+        returned = time.time()
+        writer.join()
+        assert handle.pid == daemon.pid and handle.env_id == "jt0001"
+        assert fresh and returned >= fresh[0], "ready on the pass that began before the apply"
+    finally:
+        daemon.kill()
+        daemon.wait()
