@@ -346,6 +346,15 @@ def _dig(env: Env, ref: str, name: str) -> list[str]:
     return sorted(env.sh(ref, "dig", "+short", "+time=2", "+tries=1", "A", name).stdout.split())
 
 
+def _until_answer(env: Env, ref: str, name: str, want: list[str]) -> None:
+    """dnsmasq reloads its names on SIGHUP, a moment after the pass that changed them."""
+    env.until(
+        f"{ref}'s resolver to answer {name} with {want or 'NXDOMAIN'}",
+        lambda: _dig(env, ref, name) == want,
+        timeout_s=10,
+    )
+
+
 def _greets_over(env: Env, name: str) -> bool:
     result = curl(env, "i-client", f"http://{name}{GREETING_PATH}", seconds=3)
     return result.returncode == 0 and result.stdout.strip() == GREETING
@@ -358,11 +367,11 @@ def test_a_verified_private_dns_name_resolves_to_the_enis_in_the_consumer_vpc_on
     env.converge(seed_topology(private_dns_name=name, private_dns_state="pendingVerification"))
     assert _dig(env, "i-client", name) == []  # consumers can use it only once verified
     env.converge(seed_topology(private_dns_name=name))
-    assert _dig(env, "i-client", name) == enis
+    _until_answer(env, "i-client", name, enis)
     assert _greets_over(env, name)
     assert _dig(env, TARGET_A, name) == []  # the provider VPC has no such private zone
     env.converge(seed_topology(private_dns_name=name, private_dns_enabled=False))
-    assert _dig(env, "i-client", name) == []
+    _until_answer(env, "i-client", name, [])
 
 
 def test_a_wildcard_private_dns_name_resolves_names_under_its_domain_in_the_consumer_vpc(
@@ -370,7 +379,7 @@ def test_a_wildcard_private_dns_name_resolves_names_under_its_domain_in_the_cons
 ) -> None:
     env, enis = seed, sorted(ENI_IPS.values())
     env.converge(seed_topology(private_dns_name="*.example.com"))
-    assert _dig(env, "i-client", "api.example.com") == enis
+    _until_answer(env, "i-client", "api.example.com", enis)
     assert _dig(env, "i-client", "v1.api.example.com") == enis
     assert _dig(env, "i-client", "example.com") == []  # the wildcard is not the domain
     assert _dig(env, TARGET_A, "api.example.com") == []
