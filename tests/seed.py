@@ -82,9 +82,15 @@ def seed_topology(
     cross_zone: bool = False,
     targets: tuple[str, ...] = (TARGET_A, TARGET_C),
     stopped: tuple[str, ...] = (),
+    private_dns_name: str = "",
+    private_dns_state: str = "verified",
+    private_dns_enabled: bool | None = None,
 ) -> Topology:
     """The seed deployment; ``health`` maps registered targets to their state (default healthy),
-    ``targets`` are the registered ones, ``stopped`` the instances that are stopped."""
+    ``targets`` are the registered ones, ``stopped`` the instances that are stopped.
+
+    ``private_dns_name`` gives the service a private DNS name in ``private_dns_state``, which
+    the endpoint enables unless ``private_dns_enabled`` is False (the seed has none)."""
     health = {t: "healthy" for t in targets} if health is None else dict(health)
     target_subnets = {TARGET_A: PROVIDER_SUBNETS[AZ_A][0], TARGET_C: PROVIDER_SUBNETS[AZ_C][0]}
     instances = [
@@ -167,6 +173,11 @@ def seed_topology(
                     EndpointInterface(ENI_C, CONSUMER_SUBNETS[AZ_C][0], AZ_C, ENI_IPS[AZ_C]),
                 ),
                 (ENDPOINT_SG,),
+                private_dns_enabled=bool(private_dns_name)
+                if private_dns_enabled is None
+                else private_dns_enabled,
+                private_dns_name=private_dns_name,
+                private_dns_state=private_dns_state if private_dns_name else "",
             ),
         ),
     )

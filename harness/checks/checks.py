@@ -455,49 +455,59 @@ def _describe(result: HttpResult) -> str:
     return f"HTTP {result.status} {result.body!r}{served}"
 
 
+def _greeting_result(
+    name: str, url: str, responses: Sequence[HttpResult], facts: Facts
+) -> CheckResult:
+    """Every response to ``url`` is the greeting, byte-exact, from a provider instance."""
+    targets = set(facts.provider_instance_ids)
+    expected = f"HTTP 200 {GREETING!r} with X-Served-By one of {', '.join(sorted(targets))}"
+    bad = [
+        r
+        for r in responses
+        if r.error or r.status != 200 or r.body != GREETING or r.served_by not in targets
+    ]
+    counts = Counter(r.served_by for r in responses if not r.error)
+    observed = (
+        f"{len(responses) - len(bad)}/{len(responses)} good"
+        + (f"; first bad: {_describe(bad[0])}" if bad else "")
+        + (f"; served by {dict(sorted(counts.items()))}" if counts else "")
+    )
+    if not bad:
+        return passed(name, f"{expected} ({url})", observed)
+    first = bad[0]
+    if first.error:
+        hint = traffic_hint(facts)
+    elif first.status == 200 and first.body != GREETING:
+        hint = (
+            "the body differs from the seed's greeting byte for byte: is the JERP on the "
+            f"instances this kit's version, jerp-privatelink {VERSION} (`pip show "
+            "jerp-privatelink` there)?"
+        )
+    elif first.served_by not in targets:
+        hint = (
+            "the response did not come from a provider instance (X-Served-By missing or "
+            "unknown): something else answers on the endpoint address"
+        )
+    else:
+        hint = f"JERP answered HTTP {first.status}; see its access log on the instance"
+    return failed(name, f"{expected} ({url})", observed, hint)
+
+
 def check_greeting(probe: Probe, facts: Facts) -> list[CheckResult]:
     """``GET /user/yundream`` over every vpce name, from the consumer client, byte-exact;
     and across all requests every healthy target answered at least once."""
     urls = _greeting_urls(facts)
     batch = [url for _, url in urls for _ in range(REQUESTS_PER_NAME)]
     responses = probe.http_get(facts.client_instance_id, batch)
-    targets = set(facts.provider_instance_ids)
-    results = []
-    for index, (label, url) in enumerate(urls):
-        mine = responses[index * REQUESTS_PER_NAME : (index + 1) * REQUESTS_PER_NAME]
-        name = f"greeting: GET {GREETING_PATH} over vpce {label} name"
-        expected = f"HTTP 200 {GREETING!r} with X-Served-By one of {', '.join(sorted(targets))}"
-        bad = [
-            r
-            for r in mine
-            if r.error or r.status != 200 or r.body != GREETING or r.served_by not in targets
-        ]
-        counts = Counter(r.served_by for r in mine if not r.error)
-        observed = (
-            f"{len(mine) - len(bad)}/{len(mine)} good"
-            + (f"; first bad: {_describe(bad[0])}" if bad else "")
-            + (f"; served by {dict(sorted(counts.items()))}" if counts else "")
+    results = [
+        _greeting_result(
+            f"greeting: GET {GREETING_PATH} over vpce {label} name",
+            url,
+            responses[index * REQUESTS_PER_NAME : (index + 1) * REQUESTS_PER_NAME],
+            facts,
         )
-        if not bad:
-            results.append(passed(name, f"{expected} ({url})", observed))
-            continue
-        first = bad[0]
-        if first.error:
-            hint = traffic_hint(facts)
-        elif first.status == 200 and first.body != GREETING:
-            hint = (
-                "the body differs from the seed's greeting byte for byte: is the JERP on the "
-                f"instances this kit's version, jerp-privatelink {VERSION} (`pip show "
-                "jerp-privatelink` there)?"
-            )
-        elif first.served_by not in targets:
-            hint = (
-                "the response did not come from a provider instance (X-Served-By missing or "
-                "unknown): something else answers on the endpoint address"
-            )
-        else:
-            hint = f"JERP answered HTTP {first.status}; see its access log on the instance"
-        results.append(failed(name, f"{expected} ({url})", observed, hint))
+        for index, (label, url) in enumerate(urls)
+    ]
 
     name = "greeting: every healthy target serves"
     healthy = facts.healthy_targets()
@@ -523,6 +533,97 @@ def check_greeting(probe: Probe, facts: Facts) -> list[CheckResult]:
     else:
         results.append(passed(name, expected, observed))
     return results
+
+
+# --- private DNS: optional, set up by the service owner ---------------------------------
+
+# The label asked under a wildcard private DNS name (``*.example.com`` -> jerp.example.com).
+PRIVATE_DNS_LABEL = "jerp"
+
+
+def private_dns_host(private_dns_name: str) -> str:
+    """A name the private DNS name covers: itself, or one label under a wildcard's domain."""
+    if private_dns_name.startswith("*."):
+        return f"{PRIVATE_DNS_LABEL}.{private_dns_name[2:]}"
+    return private_dns_name
+
+
+def _private_dns_unverified(facts: Facts, endpoint: Endpoint) -> CheckResult:
+    sid = facts.service_id
+    return failed(
+        "dns: private DNS name verified",
+        f"{endpoint.private_dns_name} verified (private DNS is enabled on {endpoint.endpoint_id})",
+        f"verification state {endpoint.private_dns_state or '(none reported)'}",
+        "consumers can use a private DNS name only once it is verified: publish the TXT record "
+        f"that `aws ec2 describe-vpc-endpoint-service-configurations --service-ids {sid} "
+        "--query 'ServiceConfigurations[0].PrivateDnsNameConfiguration'` shows (<Name>.<domain> "
+        "= <Value>) in the domain's public DNS (locally: LocalStack's POST /_jerp/public-dns), "
+        f"then `aws ec2 start-vpc-endpoint-service-private-dns-verification --service-id {sid}`",
+    )
+
+
+def check_private_dns(probe: Probe, facts: Facts) -> list[CheckResult]:
+    """With private DNS enabled on the endpoint and the service's name verified, the private
+    name resolves from the consumer client to the endpoint ENIs and the greeting comes back
+    over it (PL/manage-dns-names.html); not applicable when the endpoint does not use one."""
+    dns_name = "dns: private DNS name -> endpoint ENI addresses (consumer VPC)"
+    endpoint = facts.endpoint()
+    if endpoint is None:
+        return [skipped(dns_name, f"{facts.endpoint_id} is not in the control plane")]
+    if not endpoint.private_dns_enabled:
+        return [
+            skipped(
+                dns_name,
+                f"not applicable: private DNS is off on {endpoint.endpoint_id} "
+                "(private_dns_enabled = false)",
+            )
+        ]
+    if not endpoint.private_dns_name:
+        return [skipped(dns_name, "not applicable: the service has no private DNS name")]
+    if endpoint.private_dns_state != "verified":
+        return [_private_dns_unverified(facts, endpoint)]
+
+    host = private_dns_host(endpoint.private_dns_name)
+    enis = _eni_addresses(facts)
+    want = {ip for _, ip in enis.values()}
+    subnets = facts.subnets(facts.consumer_vpc_id)
+    expected = f"{host} -> {_fmt(want)} (ENIs {', '.join(sorted(enis)) or '?'})"
+    res = probe.resolve_in_vpc(host, facts.client_instance_id)
+    observed = f"{_fmt(res.addresses)} from {res.where}" + (f"; {res.error}" if res.error else "")
+    if not res.addresses:
+        dns = failed(
+            dns_name,
+            expected,
+            observed,
+            "the verified name does not resolve in the consumer VPC: local: its resolver lacks "
+            "it (`make status`, vpc_dns); AWS: the private hosted zone is missing: the consumer "
+            "VPC needs enableDnsSupport and enableDnsHostnames",
+        )
+    elif any(not _in_subnets(a, subnets) for a in res.addresses):
+        dns = failed(
+            dns_name,
+            expected,
+            observed,
+            "the name resolves outside the consumer subnets: another answer (a private hosted "
+            "zone of your own for the domain, or public DNS) wins over the endpoint's",
+        )
+    elif set(res.addresses) != want:
+        dns = failed(
+            dns_name,
+            expected,
+            observed,
+            "DNS and the endpoint's ENIs disagree: stale resolver data, or an ENI was replaced",
+        )
+    else:
+        dns = passed(dns_name, expected, observed)
+    url = f"http://{_http_host(host, facts.listener_port)}{GREETING_PATH}"
+    greeting = _greeting_result(
+        f"greeting: GET {GREETING_PATH} over the private DNS name",
+        url,
+        probe.http_get(facts.client_instance_id, [url] * REQUESTS_PER_NAME),
+        facts,
+    )
+    return [dns, greeting]
 
 
 # --- the negative cases ------------------------------------------------------------------
@@ -710,6 +811,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_nlb_dns,
     check_endpoint_dns,
     check_greeting,
+    check_private_dns,
     check_consumer_cannot_reach_provider,
     check_provider_cannot_reach_consumer,
     check_no_traffic_unless_available,

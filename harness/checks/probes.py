@@ -99,6 +99,10 @@ class Probe(Protocol):
 
     def resolve(self, name: str, from_host: str) -> Resolution: ...
 
+    def resolve_in_vpc(self, name: str, host: str) -> Resolution:
+        """``name`` as ``host``'s own VPC resolver answers it (private DNS names)."""
+        ...
+
     def http_get(self, host: str, urls: Sequence[str]) -> list[HttpResult]: ...
 
     def tcp_connect(self, host: str, targets: Sequence[tuple[str, int]]) -> list[ConnectResult]: ...
@@ -212,11 +216,36 @@ def parse_dig_short(output: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+def parse_getent_hosts(output: str) -> tuple[str, ...]:
+    """The addresses in ``getent ahostsv4`` output (one line per address and socket type)."""
+    found = []
+    for line in output.splitlines():
+        fields = line.split()
+        if fields:
+            try:
+                found.append(str(ipaddress.IPv4Address(fields[0])))
+            except ValueError:
+                continue
+    return tuple(dict.fromkeys(found))
+
+
 class _ShellProbe:
-    """HTTP and TCP questions answered by running the shared snippets through ``run``."""
+    """HTTP, TCP and in-VPC DNS questions answered by running commands through ``run``."""
 
     def run(self, host: str, argv: Sequence[str], timeout_s: float) -> CommandResult:
         raise NotImplementedError
+
+    def resolve_in_vpc(self, name: str, host: str) -> Resolution:
+        # getent, not dig: it is part of glibc, so every host has it (an EC2 AMI may lack dig),
+        # and it asks the host's own resolver, the only one a private hosted zone answers in.
+        result = self.run(host, ["getent", "ahostsv4", name], 20)
+        where = f"{host} (its VPC resolver)"
+        if result.exit_code == 2:  # getent: the name is not found
+            return Resolution(name, (), where, "no A records (NXDOMAIN?)")
+        if result.exit_code != 0:
+            error = (result.stderr or result.stdout).strip() or f"getent exit {result.exit_code}"
+            return Resolution(name, (), where, error=error)
+        return Resolution(name, parse_getent_hosts(result.stdout), where)
 
     def http_get(self, host: str, urls: Sequence[str]) -> list[HttpResult]:
         budget = HTTP_TIMEOUT_S * len(urls) + 10

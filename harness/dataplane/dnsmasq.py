@@ -2,7 +2,9 @@
 
 It answers the load balancer and endpoint names with private addresses (as AWS public DNS
 does for them) from a hosts file it re-reads on SIGHUP, and NXDOMAIN for every other name at
-once: it has no upstream, so nothing leaves the namespaces and nothing hangs.
+once: it has no upstream, so nothing leaves the namespaces and nothing hangs. A wildcard name
+(``*.example.com``: a private DNS name) cannot go in a hosts file; it becomes an ``--address``
+option, which dnsmasq reads only at start, so a change to those restarts it.
 """
 
 from __future__ import annotations
@@ -14,22 +16,39 @@ from pathlib import Path
 from harness.dataplane.netns import NamespacedProcess
 from harness.lifecycle import Lifecycle
 
+WILDCARD = "*."
+
 
 def render_hosts(records: Mapping[str, Iterable[str]]) -> str:
-    """A hosts file, one ``address name`` line per record, sorted so equal input is equal text."""
+    """A hosts file, one ``address name`` line per record, sorted so equal input is equal text.
+
+    Wildcard names are left out (see :func:`wildcard_args`).
+    """
     lines = [
         f"{address} {name}"
         for name in sorted(records)
+        if not name.startswith(WILDCARD)
         for address in sorted(set(records[name]), key=_ip_key)
     ]
     return "".join(line + "\n" for line in lines)
+
+
+def wildcard_args(records: Mapping[str, Iterable[str]]) -> list[str]:
+    """``--address=/*.example.com/<ip>`` per address of each wildcard name: dnsmasq answers
+    every name under example.com with them, not example.com itself (the ``*.`` form)."""
+    return [
+        f"--address=/{name}/{address}"
+        for name in sorted(records)
+        if name.startswith(WILDCARD)
+        for address in sorted(set(records[name]), key=_ip_key)
+    ]
 
 
 def _ip_key(address: str) -> tuple[int, ...]:
     return tuple(int(part) for part in address.split("."))
 
 
-def dnsmasq_args(listen_ip: str, hosts_file: Path) -> list[str]:
+def dnsmasq_args(listen_ip: str, hosts_file: Path, extra: Iterable[str] = ()) -> list[str]:
     return [
         "dnsmasq",
         "--keep-in-foreground",
@@ -47,6 +66,7 @@ def dnsmasq_args(listen_ip: str, hosts_file: Path) -> list[str]:
         "--group=root",  # no credential change: keeps the parent-death signal
         "--log-facility=-",
         "--cache-size=0",
+        *extra,
     ]
 
 
@@ -57,12 +77,16 @@ class Resolver(Lifecycle):
         self.namespace = namespace
         self.listen_ip = listen_ip
         self.hosts_file = state_dir / f"{namespace}.hosts"
+        self.log_path = log_path
         self._text: str | None = None
-        self.process = NamespacedProcess(
-            f"dnsmasq in {namespace}",
-            dnsmasq_args(listen_ip, self.hosts_file),
-            namespace=namespace,
-            log_path=log_path,
+        self.process = self._dnsmasq([])
+
+    def _dnsmasq(self, extra: list[str]) -> NamespacedProcess:
+        return NamespacedProcess(
+            f"dnsmasq in {self.namespace}",
+            dnsmasq_args(self.listen_ip, self.hosts_file, extra),
+            namespace=self.namespace,
+            log_path=self.log_path,
         )
 
     @property
@@ -70,13 +94,19 @@ class Resolver(Lifecycle):
         return self.process.pid
 
     def update(self, records: Mapping[str, Iterable[str]]) -> bool:
-        """Serve ``records``; True when something changed (file rewritten and reloaded)."""
+        """Serve ``records``; True when something changed (file rewritten and reloaded, or
+        dnsmasq restarted for new wildcard names)."""
         text = render_hosts(records)
-        if text == self._text and self.process.running():
+        extra = wildcard_args(records)
+        wanted = dnsmasq_args(self.listen_ip, self.hosts_file, extra)
+        if text == self._text and wanted == self.process.args and self.process.running():
             return False
         self.hosts_file.parent.mkdir(parents=True, exist_ok=True)
         self.hosts_file.write_text(text)
         self._text = text
+        if wanted != self.process.args:
+            self.process.stop()
+            self.process = self._dnsmasq(extra)
         if self.process.running():
             self.process.signal(signal.SIGHUP)
         else:

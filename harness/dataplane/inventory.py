@@ -370,6 +370,7 @@ def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> T
                 zonal_dns=tuple(sorted(zonal)),
                 interfaces=tuple(sorted(interfaces, key=lambda i: i.az)),
                 security_groups=tuple(g["GroupId"] for g in ep.get("Groups") or []),
+                private_dns_enabled=bool(ep.get("PrivateDnsEnabled")),
             )
         )
 
@@ -381,5 +382,34 @@ def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> T
         load_balancers=tuple(load_balancers),
         target_groups=tuple(target_groups),
         endpoint_services=services,
-        endpoints=tuple(endpoints),
+        endpoints=_with_private_dns_names(ec2, endpoints),
     )
+
+
+def _with_private_dns_names(ec2: EC2Client, endpoints: list[Endpoint]) -> tuple[Endpoint, ...]:
+    """Each endpoint with its service's private DNS name and verification state.
+
+    Read as the endpoint's account sees the service (DescribeVpcEndpointServices), which is
+    where AWS tells a consumer whether the name is usable. A filter, not ServiceNames: a
+    service deleted under a rejected endpoint is left out instead of failing the read.
+    """
+    wanted = sorted({ep.service_name for ep in endpoints if ep.private_dns_enabled})
+    if not wanted:
+        return tuple(endpoints)
+    names = {
+        detail["ServiceName"]: (
+            str(detail.get("PrivateDnsName") or ""),
+            str(detail.get("PrivateDnsNameVerificationState") or ""),
+        )
+        for detail in _pages(
+            ec2,
+            "describe_vpc_endpoint_services",
+            "ServiceDetails",
+            Filters=[{"Name": "service-name", "Values": wanted}],
+        )
+    }
+    read = []
+    for ep in endpoints:
+        name, state = names.get(ep.service_name, ("", ""))
+        read.append(replace(ep, private_dns_name=name.rstrip(".").lower(), private_dns_state=state))
+    return tuple(read)

@@ -21,6 +21,7 @@ from harness.dataplane.netns import (
 )
 from harness.dataplane.ppv2 import RelayRoute
 from harness.dataplane.topology import (
+    Endpoint,
     HealthCheck,
     Instance,
     LoadBalancer,
@@ -77,6 +78,13 @@ class DesiredState:
     warnings: tuple[str, ...] = ()
     # NLB node namespace -> the PROXY v2 relay's routes (target groups with proxy protocol)
     relays: Mapping[str, tuple[RelayRoute, ...]] = field(default_factory=dict)
+    # router namespace -> names only that VPC's resolver serves (the private DNS names of its
+    # endpoints); a name may be a wildcard, ``*.example.com``
+    vpc_dns: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+
+    def dns_for(self, router_ns: str) -> dict[str, tuple[str, ...]]:
+        """What the resolver of the VPC behind ``router_ns`` answers."""
+        return {**self.dns, **self.vpc_dns.get(router_ns, {})}
 
 
 def router_namespace(env_id: str, vpc_id: str) -> str:
@@ -200,6 +208,7 @@ class _Planner:
             hosts=self.hosts,
             rulesets=rulesets,
             dns=self._dns(),
+            vpc_dns=self._private_dns(),
             proxies=tuple(self.proxies),
             jerps=jerps,
             node_targets=self.node_targets,
@@ -494,14 +503,44 @@ class _Planner:
         for ep in self.topology.endpoints:
             placed = self.eni_hosts.get(ep.endpoint_id, [])
             if placed and ep.regional_dns:
-                # The regional name lists only ENIs whose AZ's NLB node has a healthy target
-                # (all of them when none has: fail open); the zonal names keep theirs. AWS
-                # answer on re:Post: "It does health checking to ensure only healthy ENIs are
-                # returned" (repost.aws/questions/QUupiKY7qBQ4Gd8P58sFmm_A).
-                healthy = [h.ip for az, h in placed if self._az_up(ep.service_name, az)]
-                dns.setdefault(ep.regional_dns, set()).update(healthy or [h.ip for _, h in placed])
+                dns.setdefault(ep.regional_dns, set()).update(self._regional_addresses(ep))
             for az, name in ep.zonal_dns:
                 ips = {h.ip for eni_az, h in placed if eni_az == az}
                 if ips:
                     dns.setdefault(name, set()).update(ips)
         return {name: tuple(sorted(ips)) for name, ips in dns.items() if ips}
+
+    def _regional_addresses(self, ep: Endpoint) -> set[str]:
+        """The ENIs the regional name lists: those whose AZ's NLB node has a healthy target
+        (all of them when none has: fail open); the zonal names keep theirs. AWS answer on
+        re:Post: "It does health checking to ensure only healthy ENIs are returned"
+        (repost.aws/questions/QUupiKY7qBQ4Gd8P58sFmm_A)."""
+        placed = self.eni_hosts.get(ep.endpoint_id, [])
+        healthy = {h.ip for az, h in placed if self._az_up(ep.service_name, az)}
+        return healthy or {h.ip for _, h in placed}
+
+    def _private_dns(self) -> dict[str, dict[str, tuple[str, ...]]]:
+        """Per consumer VPC: its endpoints' verified private DNS names -> the regional name's
+        addresses.
+
+        PL/manage-dns-names.html (Considerations): for an endpoint with private DNS enabled,
+        AWS creates a private hosted zone associated with the consumer VPC only, with a CNAME
+        from the private name to the endpoint's regional name; other VPCs (the provider's
+        included) do not resolve it through the endpoint. A wildcard name keeps Route 53's
+        meaning (Route53/DomainNameFormat.html: ``*.example.com`` answers every name under
+        example.com, not example.com itself); the resolver implements that.
+        """
+        names: dict[str, dict[str, set[str]]] = {}
+        for ep in self.topology.endpoints:
+            router = self.routers.get(ep.vpc_id)
+            if not ep.private_dns_in_use or router is None:
+                continue
+            addresses = self._regional_addresses(ep)
+            if addresses:
+                names.setdefault(router.namespace, {}).setdefault(
+                    ep.private_dns_name, set()
+                ).update(addresses)
+        return {
+            ns: {name: tuple(sorted(ips)) for name, ips in by_name.items()}
+            for ns, by_name in names.items()
+        }

@@ -165,7 +165,7 @@ class DataPlane(Lifecycle):
                     ns, spec.resolver_ip, self.run_dir, self.run_dir / f"{ns}.dnsmasq.log"
                 )
                 self.resolvers[ns] = resolver
-            if resolver.update(desired.dns):
+            if resolver.update(desired.dns_for(ns)):
                 changes.append(f"updated DNS in {ns}")
 
         # JERP first: health checks of a new listener then find their targets serving.
@@ -339,6 +339,9 @@ class DataPlane(Lifecycle):
             "namespaces": sorted(self.applied_namespaces()),
             "processes": processes,
             "dns": dict(self.desired.dns) if self.desired else {},
+            "vpc_dns": {ns: dict(names) for ns, names in self.desired.vpc_dns.items()}
+            if self.desired
+            else {},
             "target_health": self._reported,
             "converged": self.desired is not None and self.last_error is None,
             "healthy": not problems and self.last_error is None,

@@ -176,6 +176,25 @@ class Endpoint:
     zonal_dns: tuple[tuple[str, str], ...] = ()  # (az, name)
     interfaces: tuple[EndpointInterface, ...] = ()
     security_groups: tuple[str, ...] = ()
+    private_dns_enabled: bool = False
+    # The service's private DNS name and its verification state as the endpoint's own account
+    # sees them (DescribeVpcEndpointServices: PrivateDnsName, PrivateDnsNameVerificationState).
+    private_dns_name: str = ""
+    private_dns_state: str = ""  # pendingVerification | verified | failed
+
+    @property
+    def private_dns_in_use(self) -> bool:
+        """Whether the endpoint's VPC resolves the service's private DNS name through it.
+
+        PL/manage-dns-names.html: with private DNS enabled on the endpoint, AWS associates a
+        private hosted zone for the name with the consumer VPC; EC2 API
+        PrivateDnsNameConfiguration: consumers can use the name only once it is ``verified``.
+        """
+        return (
+            self.private_dns_enabled
+            and bool(self.private_dns_name)
+            and self.private_dns_state == "verified"
+        )
 
 
 @dataclass(frozen=True)

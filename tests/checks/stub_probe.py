@@ -66,6 +66,10 @@ class StubProbe:
         self.calls.append(("resolve", from_host))
         return Resolution(name, self.dns.get(name, ()), f"stub {from_host}")
 
+    def resolve_in_vpc(self, name: str, host: str) -> Resolution:
+        self.calls.append(("resolve_in_vpc", host))
+        return Resolution(name, self.dns.get(name, ()), f"stub {host}")
+
     def http_get(self, host: str, urls: Sequence[str]) -> list[HttpResult]:
         self.calls.append(("http", host))
         return [self.http(url) for url in urls]

@@ -39,8 +39,12 @@ def test_a_working_stack_passes_every_check() -> None:
     results = evaluate(StubProbe(), facts())
     failing = [r for r in results if not r.passed]
     assert failing == []
-    assert sum(r.skipped for r in results) == 1  # the pending/rejected check, endpoint available
-    assert len(results) == 13
+    # The pending/rejected check (the endpoint is available) and private DNS (the seed has none).
+    assert [r.name for r in results if r.skipped] == [
+        "dns: private DNS name -> endpoint ENI addresses (consumer VPC)",
+        "negative: pending/rejected endpoint carries no traffic",
+    ]
+    assert len(results) == 14
 
 
 def test_missing_outputs_name_the_missing_keys() -> None:
@@ -364,3 +368,52 @@ def test_replace_keeps_results_frozen() -> None:
     result = checks.passed("x", "a", "b")
     assert replace(result, duration_s=1.0).duration_s == 1.0
     assert TARGET_C != TARGET_A
+
+
+# --- private DNS -----------------------------------------------------------------------------
+
+
+def test_private_dns_verified_resolves_in_the_consumer_vpc_and_carries_the_greeting() -> None:
+    probe = with_dns(StubProbe(), "jerp.example.com", tuple(ENI_IPS.values()))
+    results = checks.check_private_dns(probe, facts(private_dns_name="jerp.example.com"))
+    assert [(r.name, r.status) for r in results] == [
+        ("dns: private DNS name -> endpoint ENI addresses (consumer VPC)", "PASS"),
+        ("greeting: GET /user/yundream over the private DNS name", "PASS"),
+    ]
+    # Asked on the consumer client (its VPC's resolver), not from this machine's public DNS.
+    assert probe.calls[0] == ("resolve_in_vpc", CLIENT)
+    assert "http://jerp.example.com/user/yundream" in results[1].expected
+
+
+def test_private_dns_wildcard_is_probed_one_label_under_its_domain() -> None:
+    probe = with_dns(StubProbe(), "jerp.example.com", tuple(ENI_IPS.values()))
+    dns, greeting_result = checks.check_private_dns(probe, facts(private_dns_name="*.example.com"))
+    assert dns.passed and greeting_result.passed
+    assert dns.expected.startswith("jerp.example.com -> ")
+
+
+def test_private_dns_unverified_fails_naming_the_verification_steps() -> None:
+    (result,) = checks.check_private_dns(
+        StubProbe(),
+        facts(private_dns_name="jerp.example.com", private_dns_state="pendingVerification"),
+    )
+    assert not result.passed and not result.skipped
+    assert result.observed == "verification state pendingVerification"
+    assert f"start-vpc-endpoint-service-private-dns-verification --service-id {SVC}" in (
+        result.hint
+    )
+
+
+def test_private_dns_not_resolving_or_resolving_elsewhere_fails() -> None:
+    verified = facts(private_dns_name="jerp.example.com")
+    missing, _ = checks.check_private_dns(StubProbe(), verified)
+    assert not missing.passed and "enableDnsSupport" in missing.hint
+    public = with_dns(StubProbe(), "jerp.example.com", ("203.0.113.7",))
+    elsewhere, _ = checks.check_private_dns(public, verified)
+    assert not elsewhere.passed and "outside the consumer subnets" in elsewhere.hint
+
+
+def test_private_dns_is_not_applicable_when_the_endpoint_does_not_use_it() -> None:
+    for variant in ({}, {"private_dns_name": "jerp.example.com", "private_dns_enabled": False}):
+        (result,) = checks.check_private_dns(StubProbe(), facts(**variant))
+        assert result.skipped and result.observed.startswith("not applicable: "), variant

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from harness.checks.checks import GREETING, Facts, evaluate, transcripts_with
+from harness.checks.checks import GREETING, Facts, check_private_dns, evaluate, transcripts_with
 from harness.checks.probes import CommandResult, LocalProbe
 from harness.dataplane.topology import SecurityGroupRule, Target, Topology
 from harness.processes import wait_until
@@ -105,7 +105,7 @@ def test_every_check_passes_on_the_emulated_stack(plane: tuple[Any, HandMadeClou
     results = evaluate(probe, Facts.from_outputs(seed_outputs(), cloud.topology()))
     failures = [r for r in results if not r.passed]
     assert failures == []
-    assert len(results) == 13
+    assert len(results) == 14
 
 
 def test_transcripts_come_from_real_nslookup_and_curl(plane: tuple[Any, HandMadeCloud]) -> None:
@@ -153,6 +153,48 @@ def test_a_pending_endpoint_carries_no_traffic(plane: tuple[Any, HandMadeCloud])
         assert quiet.passed and not quiet.skipped, quiet
         state = results["endpoint: connection accepted (available)"]
         assert "accept-vpc-endpoint-connections" in state.hint
+    finally:
+        cloud.base = original
+        dp.reconcile()
+
+
+def test_the_private_dns_check_passes_over_real_getent_and_curl_once_verified(
+    plane: tuple[Any, HandMadeCloud],
+) -> None:
+    dp, cloud = plane
+    original = cloud.base
+
+    def converge(topology: Topology, name: str, answered: bool) -> LocalProbe:
+        """Reconcile to ``topology``; dnsmasq reloads a moment later, so wait for ``name``."""
+        cloud.base = topology
+        dp.reconcile()
+        probe = LocalProbe(namespace_runner(dp.snapshot()))
+        wait_until(
+            f"the consumer resolver to {'answer' if answered else 'drop'} {name}",
+            lambda: probe.resolve_in_vpc(name, CLIENT).addresses,
+            lambda found: bool(found) == answered,
+            10,
+            poll_s=0.2,
+        )
+        return probe
+
+    try:
+        for private_name, asked in (
+            ("jerp.example.com", "jerp.example.com"),
+            ("*.example.com", "jerp.example.com"),
+        ):
+            probe = converge(seed_topology(private_dns_name=private_name), asked, True)
+            facts = Facts.from_outputs(seed_outputs(), cloud.topology())
+            results = check_private_dns(probe, facts)
+            assert [(r.status, r.name) for r in results] == [
+                ("PASS", "dns: private DNS name -> endpoint ENI addresses (consumer VPC)"),
+                ("PASS", "greeting: GET /user/yundream over the private DNS name"),
+            ], results
+        unverified = seed_topology(private_dns_name="jerp.example.com", private_dns_state="failed")
+        probe = converge(unverified, "jerp.example.com", False)
+        facts = Facts.from_outputs(seed_outputs(), cloud.topology())
+        [result] = check_private_dns(probe, facts)
+        assert not result.passed and "private-dns-verification" in result.hint
     finally:
         cloud.base = original
         dp.reconcile()

@@ -13,7 +13,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from harness.controlplane.aws import AwsClients
 from harness.controlplane.localstack import LocalStackProcess
+from harness.dataplane.inventory import read_topology
+from harness.dataplane.planner import plan, router_namespace
 from harness.settings import HarnessSettings
 
 pytestmark = pytest.mark.integration
@@ -152,6 +155,61 @@ def test_svc_private_dns_verification_txt_record_then_verified(
     assert renamed["Name"] != config["Name"]
     ec2.modify_vpc_endpoint_service_configuration(ServiceId=sid, RemovePrivateDnsName=True)
     assert "PrivateDnsName" not in _describe(ec2, ServiceIds=[sid])[0]
+
+
+def test_svc_private_dns_only_verified_is_answered_in_the_consumer_vpc(
+    ec2: Any, nlb: Nlb, localstack: LocalStackProcess, clients: AwsClients
+) -> None:
+    """Through the plug-in, the inventory and the planner: the consumer VPC's resolver gets
+    the private name once the owner has verified it, and DescribeVpcEndpoints lists it."""
+    domain = f"jerp-{uuid.uuid4().hex[:8]}.example.com"
+    service = _service(ec2, nlb, AcceptanceRequired=False, PrivateDnsName=domain)
+    vpc = ec2.create_vpc(CidrBlock="10.81.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+    zone = f"{nlb.region}a"
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.81.1.0/24", AvailabilityZone=zone)
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc,
+        ServiceName=service["ServiceName"],
+        VpcEndpointType="Interface",
+        SubnetIds=[subnet["Subnet"]["SubnetId"]],
+        PrivateDnsEnabled=True,
+    )["VpcEndpoint"]
+    eni = ec2.describe_network_interfaces(NetworkInterfaceIds=endpoint["NetworkInterfaceIds"])
+    eni_ip = eni["NetworkInterfaces"][0]["PrivateIpAddress"]
+
+    def answered_in() -> list[str]:
+        """The router namespaces of the VPCs whose resolver answers ``domain``."""
+        desired = plan(read_topology(clients), "jpi001")
+        assert domain not in desired.dns  # never public: not every VPC's resolver
+        return [ns for ns, names in desired.vpc_dns.items() if domain in names]
+
+    def dns_entries() -> list[dict[str, str]]:
+        described = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])
+        return list(described["VpcEndpoints"][0]["DnsEntries"])
+
+    read = next(
+        e for e in read_topology(clients).endpoints if e.endpoint_id == endpoint["VpcEndpointId"]
+    )
+    assert (read.private_dns_name, read.private_dns_state) == (domain, "pendingVerification")
+    assert answered_in() == []
+    assert domain not in [e["DnsName"] for e in dns_entries()]
+
+    config = service["PrivateDnsNameConfiguration"]
+    _publish_txt(localstack, f"{config['Name']}.{domain}", [config["Value"]])
+    ec2.start_vpc_endpoint_service_private_dns_verification(ServiceId=service["ServiceId"])
+    consumer = router_namespace("jpi001", vpc)
+    assert answered_in() == [consumer]
+    desired = plan(read_topology(clients), "jpi001")
+    assert desired.dns_for(consumer)[domain] == (eni_ip,)
+    *own, private = dns_entries()
+    assert [e["DnsName"] for e in own] == [d["DnsName"] for d in endpoint["DnsEntries"]]
+    assert private["DnsName"] == domain
+    assert re.fullmatch(r"Z[0-9A-F]{20}", private["HostedZoneId"])
+
+    ec2.modify_vpc_endpoint(VpcEndpointId=endpoint["VpcEndpointId"], PrivateDnsEnabled=False)
+    assert answered_in() == []
+    assert domain not in [e["DnsName"] for e in dns_entries()]
 
 
 def test_nlb_delete_backing_service_is_resource_in_use(ec2: Any, elbv2: Any, nlb: Nlb) -> None:

@@ -27,6 +27,7 @@ from tests.seed import (
     NLB_DNS,
     NODE_IPS,
     PROVIDER_VPC,
+    REGIONAL,
     TARGET_A,
     TARGET_C,
     TARGET_IPS,
@@ -335,3 +336,52 @@ def test_no_leftover_relay_once_proxy_protocol_is_off(seed: Env) -> None:
     env.converge(seed_topology())
     assert not env.plane.relays
     wait_for("the greeting without proxy protocol", lambda: _greets(env, AZ_C), 30)
+
+
+# --- private DNS names (svc-private-dns-only-verified) -------------------------------------
+
+
+def _dig(env: Env, ref: str, name: str) -> list[str]:
+    """The A records ``ref``'s VPC resolver answers for ``name`` (none: NXDOMAIN)."""
+    return sorted(env.sh(ref, "dig", "+short", "+time=2", "+tries=1", "A", name).stdout.split())
+
+
+def _until_answer(env: Env, ref: str, name: str, want: list[str]) -> None:
+    """dnsmasq reloads its names on SIGHUP, a moment after the pass that changed them."""
+    env.until(
+        f"{ref}'s resolver to answer {name} with {want or 'NXDOMAIN'}",
+        lambda: _dig(env, ref, name) == want,
+        timeout_s=10,
+    )
+
+
+def _greets_over(env: Env, name: str) -> bool:
+    result = curl(env, "i-client", f"http://{name}{GREETING_PATH}", seconds=3)
+    return result.returncode == 0 and result.stdout.strip() == GREETING
+
+
+def test_a_verified_private_dns_name_resolves_to_the_enis_in_the_consumer_vpc_only(
+    seed: Env,
+) -> None:
+    env, name, enis = seed, "jerp.example.com", sorted(ENI_IPS.values())
+    env.converge(seed_topology(private_dns_name=name, private_dns_state="pendingVerification"))
+    assert _dig(env, "i-client", name) == []  # consumers can use it only once verified
+    env.converge(seed_topology(private_dns_name=name))
+    _until_answer(env, "i-client", name, enis)
+    assert _greets_over(env, name)
+    assert _dig(env, TARGET_A, name) == []  # the provider VPC has no such private zone
+    env.converge(seed_topology(private_dns_name=name, private_dns_enabled=False))
+    _until_answer(env, "i-client", name, [])
+
+
+def test_a_wildcard_private_dns_name_resolves_names_under_its_domain_in_the_consumer_vpc(
+    seed: Env,
+) -> None:
+    env, enis = seed, sorted(ENI_IPS.values())
+    env.converge(seed_topology(private_dns_name="*.example.com"))
+    _until_answer(env, "i-client", "api.example.com", enis)
+    assert _dig(env, "i-client", "v1.api.example.com") == enis
+    assert _dig(env, "i-client", "example.com") == []  # the wildcard is not the domain
+    assert _dig(env, TARGET_A, "api.example.com") == []
+    assert _greets_over(env, "api.example.com")
+    assert _dig(env, "i-client", REGIONAL) == enis  # the restarted resolver kept the rest

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from harness.dataplane.dnsmasq import dnsmasq_args, render_hosts, wildcard_args
 from harness.dataplane.haproxy import HAProxy, ProxySpec, ServerStatus, render_config
-from harness.dataplane.planner import DesiredState, plan
+from harness.dataplane.planner import DesiredState, plan, router_namespace
 from harness.dataplane.ppv2 import aws_header
 from harness.dataplane.topology import SecurityGroup, SecurityGroupRule, Topology
 from harness.errors import DataPlaneError
@@ -18,6 +19,7 @@ from tests.seed import (
     AZ_A,
     AZ_C,
     CLIENT_SG,
+    CONSUMER_VPC,
     ENI_IPS,
     PROVIDER_VPC,
     REGIONAL,
@@ -207,3 +209,50 @@ def test_a_saved_server_state_takes_the_new_address_and_keeps_its_health(tmp_pat
 def test_a_socket_path_haproxy_would_refuse_is_an_error_before_it_starts(tmp_path: Path) -> None:
     with pytest.raises(DataPlaneError, match="longer than 97 characters"):
         HAProxy(tmp_path, "h", tmp_path / "h.log", Path("/run/" + "x" * 90))
+
+
+PRIVATE_NAME = "jerp.example.com"
+
+
+def _resolvers(desired: DesiredState) -> tuple[dict[str, tuple[str, ...]], ...]:
+    """What the consumer VPC's and the provider VPC's resolvers answer."""
+    return (
+        desired.dns_for(router_namespace(ENV, CONSUMER_VPC)),
+        desired.dns_for(router_namespace(ENV, PROVIDER_VPC)),
+    )
+
+
+def test_a_verified_private_dns_name_resolves_to_the_enis_in_the_consumer_vpc_only() -> None:
+    consumer, provider = _resolvers(plan(seed_topology(private_dns_name=PRIVATE_NAME), ENV))
+    assert consumer[PRIVATE_NAME] == (ENI_IPS[AZ_A], ENI_IPS[AZ_C])
+    assert consumer[PRIVATE_NAME] == consumer[REGIONAL]  # what the CNAME's target resolves to
+    assert PRIVATE_NAME not in provider  # the private hosted zone is the consumer VPC's
+    assert REGIONAL in provider  # while the endpoint's own names are public DNS
+
+
+def test_a_private_dns_name_is_not_answered_unverified_or_with_private_dns_off() -> None:
+    for variant in (
+        {"private_dns_state": "pendingVerification"},
+        {"private_dns_state": "failed"},
+        {"private_dns_enabled": False},
+    ):
+        desired = plan(seed_topology(private_dns_name=PRIVATE_NAME, **variant), ENV)
+        assert all(PRIVATE_NAME not in names for names in _resolvers(desired)), variant
+        assert desired.vpc_dns == {}, variant
+
+
+def test_a_wildcard_private_dns_name_answers_names_under_the_domain_not_the_domain() -> None:
+    topology = seed_topology(private_dns_name="*.example.com")
+    first = plan(topology, ENV)
+    consumer, provider = _resolvers(first)
+    assert consumer["*.example.com"] == (ENI_IPS[AZ_A], ENI_IPS[AZ_C])
+    assert "*.example.com" not in provider
+    # dnsmasq's /*.example.com/ form: every name under example.com, not example.com itself.
+    assert "example.com" not in render_hosts(consumer)
+    extra = wildcard_args(consumer)
+    assert extra == [f"--address=/*.example.com/{ip}" for ip in (ENI_IPS[AZ_A], ENI_IPS[AZ_C])]
+    assert dnsmasq_args("10.20.0.2", Path("h"), extra)[-2:] == extra
+    # It follows the regional name: an AZ without a healthy target leaves it.
+    node_a, node_c = _node(first, AZ_A).bind_namespace, _node(first, AZ_C).bind_namespace
+    consumer, _ = _resolvers(plan(topology, ENV, {node_a: False, node_c: True}))
+    assert consumer["*.example.com"] == (ENI_IPS[AZ_C],)

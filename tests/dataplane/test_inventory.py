@@ -323,3 +323,52 @@ def test_endpoint_enis_are_read_in_one_call_per_200(monkeypatch: pytest.MonkeyPa
     assert {ep.endpoint_id: [i.eni_id for i in ep.interfaces] for ep in topology.endpoints} == {
         f"vpce-{n}": [f"eni-{n}"] for n in range(count)
     }
+
+
+def test_private_dns_name_and_state_come_from_the_consumers_service_view(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (interface, gateway) = EC2["describe_vpc_endpoints"]["VpcEndpoints"]
+    private = {**interface, "PrivateDnsEnabled": True}
+    # The private name's own entry (AWS adds it last) is neither the regional nor a zonal name.
+    private["DnsEntries"] = [*interface["DnsEntries"], {"DnsName": "jerp.example.com"}]
+    services = {
+        "ServiceDetails": [
+            {
+                "ServiceName": "com.amazonaws.vpce.x.vpce-svc-0def",
+                "PrivateDnsName": "Jerp.Example.com.",
+                "PrivateDnsNameVerificationState": "verified",
+            }
+        ]
+    }
+    ec2 = FakeClient(
+        {
+            **EC2,
+            "describe_vpc_endpoints": {"VpcEndpoints": [private, gateway]},
+            "describe_vpc_endpoint_services": services,
+        }
+    )
+    monkeypatch.setattr(AwsClients, "ec2", lambda self: ec2)
+    monkeypatch.setattr(AwsClients, "elbv2", lambda self: FakeClient(ELBV2))
+    clients = AwsClients(region="ap-northeast-2", endpoint_url="http://127.0.0.1:1")
+    (endpoint,) = inventory.read_topology(clients).endpoints
+    assert endpoint.private_dns_enabled
+    assert (endpoint.private_dns_name, endpoint.private_dns_state) == (
+        "jerp.example.com",
+        "verified",
+    )
+    assert endpoint.private_dns_in_use
+    assert endpoint.regional_dns == REGIONAL
+    assert endpoint.zonal_dns == (("ap-northeast-2a", ZONAL),)
+    # A filter, not ServiceNames: a service gone under its endpoint must not fail the read.
+    asked = [kw for op, kw in ec2.calls if op == "describe_vpc_endpoint_services"]
+    assert asked == [
+        {"Filters": [{"Name": "service-name", "Values": ["com.amazonaws.vpce.x.vpce-svc-0def"]}]}
+    ]
+
+
+def test_no_service_lookup_without_private_dns(clients: AwsClients) -> None:
+    (endpoint,) = inventory.read_topology(clients).endpoints
+    assert not endpoint.private_dns_enabled and not endpoint.private_dns_in_use
+    ec2 = clients.ec2()
+    assert all(op != "describe_vpc_endpoint_services" for op, _ in ec2.calls)

@@ -111,6 +111,12 @@ def apply_ec2_patches() -> None:
     @patch(ec2_models.vpcs.VPCBackend.describe_vpc_endpoint_services)
     def _describe_services(fn: Any, self: Any, *args: Any, **kwargs: Any) -> Any:
         """Endpoint services of other accounts that allow this one are listed too (AWS)."""
+        if kwargs.get("filters"):
+            # moto reads a filter's values from "Value" (its old botocore shape), so the
+            # service-name and tag filters failed with a KeyError on the API's "Values".
+            kwargs["filters"] = [
+                {**f, "Value": f.get("Values", f.get("Value", []))} for f in kwargs["filters"]
+            ]
         merged = dict(self.configurations)
         for backend in privatelink.backends(self.region_name):
             if backend is self:

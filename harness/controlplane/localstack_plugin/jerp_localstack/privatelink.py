@@ -184,6 +184,25 @@ def private_dns_state(service: Any) -> str | None:
     return config["State"] if config else None
 
 
+def private_dns_entry(endpoint: Any) -> dict[str, str] | None:
+    """The ``DnsEntries`` item of an endpoint's private DNS name, or None.
+
+    PL/manage-dns-names.html: with private DNS enabled, AWS creates a private hosted zone for
+    the consumer VPC that maps the service's private name to the endpoint; the endpoint lists
+    that name (with the private hosted zone's id) after its own regional and zonal names, as
+    it lists an AWS service's name. Consumers can use the name only once it is verified.
+    """
+    if not endpoint.private_dns_enabled:
+        return None
+    service = find_service(endpoint.ec2_backend.region_name, endpoint.service_name)
+    if service is None or not service.private_dns_name or private_dns_state(service) != VERIFIED:
+        return None
+    zone_id: str | None = getattr(endpoint, "jerp_private_zone_id", None)
+    if zone_id is None:
+        zone_id = endpoint.jerp_private_zone_id = "Z" + ids.hex_id(20).upper()
+    return {"DnsName": service.private_dns_name, "HostedZoneId": zone_id}
+
+
 # --------------------------------------------------------------------------- responses
 
 

@@ -235,6 +235,18 @@ class JerpEc2Provider(Ec2Provider):
         with privatelink.chosen_addresses(chosen):
             return call_moto(context)
 
+    @handler("DescribeVpcEndpoints", expand=False)
+    def describe_vpc_endpoints(self, context: RequestContext, request: dict[str, Any]) -> Any:
+        """The private DNS name joins ``DnsEntries`` while it is enabled and verified."""
+        result = super().describe_vpc_endpoints(context, request)
+        endpoints = _backend(context).vpc_end_points
+        for described in result.get("VpcEndpoints") or []:
+            endpoint = endpoints.get(described.get("VpcEndpointId"))
+            entry = privatelink.private_dns_entry(endpoint) if endpoint is not None else None
+            if entry is not None:
+                described["DnsEntries"] = [*(described.get("DnsEntries") or []), entry]
+        return result
+
     # ----------------------------------------------------------------- service configuration
 
     @handler("DeleteVpcEndpoints", expand=False)
