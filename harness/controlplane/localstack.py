@@ -24,6 +24,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -127,7 +128,15 @@ def ensure_localstack_venv(settings: HarnessSettings) -> Path:
     python = find_python(settings.localstack_python)
     if not (venv / "bin" / "python").exists():
         subprocess.run([python, "-m", "venv", str(venv)], check=True)
-    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    # uv (a declared harness dependency, next to this interpreter) installs the ~100 packages
+    # in seconds where pip took minutes; pip when it is absent (a harness installed without it).
+    uv = Path(sys.executable).parent / "uv"
+    if uv.exists():
+        pip = [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+        reinstall = "--reinstall"
+    else:
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+        reinstall = "--force-reinstall"
     for argv in (
         [
             *pip,
@@ -136,7 +145,7 @@ def ensure_localstack_venv(settings: HarnessSettings) -> Path:
             f"localstack-core[runtime]=={version}",
             *REQUIREMENTS,
         ],
-        [*pip, "--no-deps", "--force-reinstall", str(PLUGIN_DIR)],
+        [*pip, "--no-deps", reinstall, str(PLUGIN_DIR)],
     ):
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
         if result.returncode != 0:
