@@ -132,7 +132,9 @@ def ensure_localstack_venv(settings: HarnessSettings) -> Path:
     # in seconds where pip took minutes; pip when it is absent (a harness installed without it).
     uv = Path(sys.executable).parent / "uv"
     if uv.exists():
-        pip = [str(uv), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+        # --native-tls: the system's CA store, as pip (PIP_CERT) uses it behind a TLS proxy.
+        pip = [str(uv), "pip", "install", "--quiet", "--native-tls"]
+        pip += ["--python", str(venv / "bin" / "python")]
         reinstall = "--reinstall"
     else:
         pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
