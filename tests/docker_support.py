@@ -82,11 +82,12 @@ def localstack_image(engine: DockerEngine, version: str, work: Path) -> str:
     image (``docker/localstack-base.Dockerfile``: ``localstack-core`` ``version`` from PyPI in
     the official layout, on a debootstrapped trixie), as no registry is reachable here.
 
-    The stand-in is built once per engine (its tag names the constraints it was pinned by); the
-    derived image is rebuilt every session (Docker's layer cache makes that quick), so it always
-    carries the plug-in as it is now."""
+    The stand-in is built once per engine (its tag names the constraints and the Dockerfile it
+    was built from); the derived image is rebuilt every session (Docker's layer cache makes that
+    quick), so it always carries the plug-in as it is now."""
     constraints = CONSTRAINTS_BY_VERSION[version]
-    digest = hashlib.sha256(constraints.read_bytes()).hexdigest()[:8]
+    recipe = constraints.read_bytes() + (DOCKER_DIR / "localstack-base.Dockerfile").read_bytes()
+    digest = hashlib.sha256(recipe).hexdigest()[:8]
     base = f"jerp-localstack-base:{version}-{digest}"
     if not image_exists(engine, base):
         docker_build(
@@ -97,6 +98,7 @@ def localstack_image(engine: DockerEngine, version: str, work: Path) -> str:
             build_args={
                 "BASE_IMAGE": debian_base_image(engine, image_cache(), TRIXIE_BASE),
                 "LOCALSTACK_VERSION": version,
+                "UV_VERSION": _pinned("uv"),
             },
         )
     return docker_build(
@@ -106,6 +108,14 @@ def localstack_image(engine: DockerEngine, version: str, work: Path) -> str:
         dockerfile=DOCKER_DIR / "localstack.Dockerfile",
         build_args={"LOCALSTACK_IMAGE": base},
     )
+
+
+def _pinned(package: str) -> str:
+    """The version constraints.txt pins ``package`` to."""
+    text = (REPO_ROOT / "constraints.txt").read_text()
+    found = re.search(rf"^{re.escape(package)}==(\S+)$", text, re.M)
+    assert found is not None, f"constraints.txt pins no {package}"
+    return found[1]
 
 
 def terraform_provider_mirror() -> Path | None:
