@@ -23,12 +23,14 @@ FIDELITY_FILES = (
     "tests/dataplane/test_fidelity_dataplane_root.py",
     "tests/dataplane/test_fidelity_plan.py",
     "tests/e2e/test_fidelity_dataplane.py",
+    "tests/e2e/test_fidelity_corpus_variables.py",
 )
 # Tests in those files that check the kit itself, not an AWS behaviour.
 KIT_ONLY = {
     "test_no_leftover_relay_once_proxy_protocol_is_off": "the relay's own cleanup",
     "test_a_saved_server_state_takes_the_new_address_and_keeps_its_health": "HAProxy reloads",
     "test_the_deployed_stack_relies_on_no_declined_behaviour": "make check's warnings",
+    "test_a_socket_path_haproxy_would_refuse_is_an_error_before_it_starts": "HAProxy's limit",
 }
 
 
