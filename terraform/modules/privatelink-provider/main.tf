@@ -113,9 +113,6 @@ locals {
     proxy_protocol = local.jerp_accepts_proxy_protocol_v2 ? "v2" : "off"
   })
   jerp_accepts_proxy_protocol_v2 = coalesce(var.jerp_accepts_proxy_protocol_v2, var.proxy_protocol_v2)
-  # The NLB gets security groups only when nlb_security_group_ingress_cidrs is set (AWS: only
-  # at creation, and an NLB created without any can never get one).
-  nlb_security_groups = var.nlb_security_group_ingress_cidrs == null ? [] : [aws_security_group.nlb[0].id]
 }
 
 resource "aws_security_group" "targets" {
@@ -224,9 +221,11 @@ resource "aws_lb" "this" {
   load_balancer_type               = "network"
   subnets                          = values(module.vpc.subnet_ids)
   enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
-  security_groups                  = local.nlb_security_groups
-  # Only an NLB with security groups has the setting (SetSecurityGroups carries it).
-  enforce_security_group_inbound_rules_on_private_link_traffic = length(local.nlb_security_groups) > 0 ? var.enforce_sg_inbound_rules_on_private_link_traffic : null
+  # Security groups only when nlb_security_group_ingress_cidrs is set (AWS: only at creation;
+  # an NLB created without any can never get one), and the enforcement setting only with them
+  # (SetSecurityGroups carries it).
+  security_groups                                              = aws_security_group.nlb[*].id
+  enforce_security_group_inbound_rules_on_private_link_traffic = length(aws_security_group.nlb) > 0 ? var.enforce_sg_inbound_rules_on_private_link_traffic : null
   tags                                                         = merge(var.tags, { Name = "${var.name}-nlb" })
 }
 
