@@ -195,6 +195,25 @@ CASES: tuple[Case, ...] = (
         variables={"health_check": {"interval": 4}},
     ),
     Case(
+        "plan-health-check-interval-under-the-default-timeout",
+        "tg-hc-defaults-http",
+        "plan",
+        "health_check.interval = 5 with no timeout (AWS's HTTP default timeout is 6 s)",
+        plan_error("at most health_check.interval", "ValidationError"),
+        "ELBAPI/API_CreateTargetGroup.html (HealthCheckTimeoutSeconds); "
+        "found by the deploy corpus: LocalStack refused it as AWS does",
+        variables={"health_check": {"interval": 5}},
+    ),
+    Case(
+        "plan-health-check-interval-5-with-a-shorter-timeout-allowed",
+        "tg-hc-defaults-http",
+        "plan",
+        "health_check = { interval = 5, timeout = 4 }",
+        allowed(),
+        "ELBAPI/API_CreateTargetGroup.html (HealthCheckIntervalSeconds, HealthCheckTimeoutSeconds)",
+        variables={"health_check": {"interval": 5, "timeout": 4}},
+    ),
+    Case(
         "plan-health-check-threshold-above-10",
         "th-healthy-threshold",
         "plan",

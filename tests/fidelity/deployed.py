@@ -26,7 +26,12 @@ from harness.deploy import Deployment
 
 BASE_VARIABLES: dict[str, object] = {
     "nlb_security_group_ingress_cidrs": ["10.20.0.0/16"],
-    "health_check": {"interval": 5, "healthy_threshold": 2, "unhealthy_threshold": 2},
+    "health_check": {
+        "interval": 5,
+        "timeout": 4,  # at most the interval (AWS's default 6 s would be refused)
+        "healthy_threshold": 2,
+        "unhealthy_threshold": 2,
+    },
     "deregistration_delay": 0,
 }
 

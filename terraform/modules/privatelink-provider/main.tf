@@ -246,6 +246,7 @@ resource "aws_lb_target_group" "jerp" {
     path                = var.health_check.path
     port                = "traffic-port"
     interval            = var.health_check.interval
+    timeout             = var.health_check.timeout
     healthy_threshold   = var.health_check.healthy_threshold
     unhealthy_threshold = var.health_check.unhealthy_threshold
   }

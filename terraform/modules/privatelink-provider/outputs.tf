@@ -94,6 +94,7 @@ output "target_group_attributes" {
     health_check = {
       path                = aws_lb_target_group.jerp.health_check[0].path
       interval            = aws_lb_target_group.jerp.health_check[0].interval
+      timeout             = aws_lb_target_group.jerp.health_check[0].timeout
       healthy_threshold   = aws_lb_target_group.jerp.health_check[0].healthy_threshold
       unhealthy_threshold = aws_lb_target_group.jerp.health_check[0].unhealthy_threshold
     }

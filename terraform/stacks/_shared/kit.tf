@@ -88,6 +88,7 @@ variable "health_check" {
   type = object({
     path                = optional(string, "/healthz")
     interval            = optional(number, 10)
+    timeout             = optional(number)
     healthy_threshold   = optional(number, 3)
     unhealthy_threshold = optional(number, 3)
   })

@@ -70,14 +70,14 @@ run "target_group_settings_reach_the_target_group" {
   variables {
     target_group_cross_zone = "false"
     deregistration_delay    = 0
-    health_check            = { path = "/info", interval = 5, healthy_threshold = 2, unhealthy_threshold = 10 }
+    health_check            = { path = "/info", interval = 5, timeout = 5, healthy_threshold = 2, unhealthy_threshold = 10 }
   }
   assert {
     condition     = output.target_group_attributes.cross_zone == "false" && output.target_group_attributes.deregistration_delay == 0
     error_message = "target_group_cross_zone and deregistration_delay must reach the target group"
   }
   assert {
-    condition     = output.target_group_attributes.health_check.path == "/info" && output.target_group_attributes.health_check.interval == 5 && output.target_group_attributes.health_check.healthy_threshold == 2 && output.target_group_attributes.health_check.unhealthy_threshold == 10
+    condition     = output.target_group_attributes.health_check.path == "/info" && output.target_group_attributes.health_check.interval == 5 && output.target_group_attributes.health_check.timeout == 5 && output.target_group_attributes.health_check.healthy_threshold == 2 && output.target_group_attributes.health_check.unhealthy_threshold == 10
     error_message = "every health_check field must reach the target group's health check"
   }
 }
@@ -155,6 +155,22 @@ run "health_check_interval_15_allowed_since_2022" {
     condition     = output.target_group_attributes.health_check.interval == 15
     error_message = "AWS takes any interval from 5 to 300 s on NLB target groups (not only 10 or 30)"
   }
+}
+
+run "health_check_interval_under_awss_default_timeout" {
+  command = plan
+  variables {
+    health_check = { interval = 5 }
+  }
+  expect_failures = [var.health_check]
+}
+
+run "health_check_timeout_longer_than_the_interval" {
+  command = plan
+  variables {
+    health_check = { interval = 10, timeout = 11 }
+  }
+  expect_failures = [var.health_check]
 }
 
 run "health_check_thresholds_and_path_out_of_range" {
