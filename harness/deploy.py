@@ -149,9 +149,7 @@ def _forget_terraform_state(settings: HarnessSettings) -> None:
     state.with_name(f".{state.name}.lock.info").unlink(missing_ok=True)
 
 
-def deploy(
-    settings: HarnessSettings, variables: Mapping[str, object] | None = None
-) -> Deployment:
+def deploy(settings: HarnessSettings, variables: Mapping[str, object] | None = None) -> Deployment:
     """Deploy ``settings.stack`` and return its outputs; idempotent when run again.
 
     ``variables`` are Terraform variables of the stack set on top of the harness's own (the
