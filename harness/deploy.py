@@ -20,7 +20,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -150,20 +150,36 @@ def _forget_terraform_state(settings: HarnessSettings) -> None:
     state.with_name(f".{state.name}.lock.info").unlink(missing_ok=True)
 
 
-def deploy(settings: HarnessSettings) -> Deployment:
-    """Deploy ``settings.stack`` and return its outputs; idempotent when run again."""
+def deploy(settings: HarnessSettings, variables: Mapping[str, object] | None = None) -> Deployment:
+    """Deploy ``settings.stack`` and return its outputs; idempotent when run again.
+
+    ``variables`` are Terraform variables of the stack set on top of the harness's own (the
+    misconfiguration corpus deploys variable sets this way); ``make deploy`` passes none."""
     from harness import preflight
 
     t0 = time.monotonic()
     preflight.require(settings, "deploy")
     spent = time.monotonic() - t0
     with StateLock(settings.state_dir, "deploy"):
-        deployment = _deploy(settings)
+        deployment = _deploy(settings, dict(variables or {}))
     deployment.timings = {"preflight": spent, **deployment.timings}
     return deployment
 
 
-def _deploy(settings: HarnessSettings) -> Deployment:
+def reapply(settings: HarnessSettings, variables: Mapping[str, object]) -> Deployment:
+    """Apply the deployed stack again with ``variables`` on top of the harness's own, and
+    return its new outputs (instances replaced by a changed user_data have new ids); the
+    local data plane follows the control plane by itself."""
+    with StateLock(settings.state_dir, "deploy"):
+        tf = _terraform(settings)
+        tf.init()
+        tf.apply({**_tf_vars(settings, settings.state_dir / "wheelhouse"), **variables})
+        outputs: dict[str, object] = tf.output()
+        _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
+    return Deployment(settings.stack, outputs, AwsClients.from_settings(settings))
+
+
+def _deploy(settings: HarnessSettings, variables: Mapping[str, object]) -> Deployment:
     timings: dict[str, float] = {}
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     clients = AwsClients.from_settings(settings)
@@ -191,7 +207,7 @@ def _deploy(settings: HarnessSettings) -> Deployment:
             tf = _terraform(settings)
             t0 = time.monotonic()
             tf.init()
-            tf.apply(_tf_vars(settings, wheelhouse))
+            tf.apply({**_tf_vars(settings, wheelhouse), **variables})
             outputs: dict[str, object] = tf.output()
             timings["terraform_apply"] = time.monotonic() - t0
             _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))

@@ -23,6 +23,7 @@ FIDELITY_FILES = (
     "tests/dataplane/test_fidelity_dataplane_root.py",
     "tests/dataplane/test_fidelity_plan.py",
     "tests/e2e/test_fidelity_dataplane.py",
+    "tests/e2e/test_fidelity_corpus_variables.py",
 )
 # Tests in those files that check the kit itself, not an AWS behaviour.
 KIT_ONLY = {

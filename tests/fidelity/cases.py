@@ -13,6 +13,10 @@ Three kinds of change, each run by its own parametrized test:
 - ``live``: a change to the deployed e2e stack after which a named live check must fail with a
   hint naming the cause, and pass again once the change is undone
   (``tests/e2e/test_fidelity_corpus_live.py``; the changes live in ``tests/fidelity/live.py``).
+- ``deploy``: a Terraform variable set applied to a local stack of its own (LocalStack and the
+  data plane): a named live check must fail with a hint naming the cause, or every check pass
+  where AWS allows it (``tests/e2e/test_fidelity_corpus_variables.py``; what a case adds to
+  the variables, such as stopping an instance, lives in ``tests/fidelity/deployed.py``).
 
 Every case names a row of ``docs/aws-behaviour.md`` (``row``) and the AWS page behind it
 (``doc``, in that catalogue's abbreviations).
@@ -23,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Kind = Literal["plan", "control", "live"]
+Kind = Literal["plan", "control", "live", "deploy"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,7 @@ class Case:
     change: str  # what is done, in words
     outcome: Outcome
     doc: str  # AWS reference
-    variables: dict[str, object] = field(default_factory=dict)  # plan cases: the var set
+    variables: dict[str, object] = field(default_factory=dict)  # plan/deploy cases: the var set
 
 
 # Plan cases start from this variable set (two AZs on both sides, as the seed).
@@ -170,6 +174,142 @@ CASES: tuple[Case, ...] = (
                 {"availability_zone": "ap-northeast-2a", "cidr_block": "10.20.1.0/24"}
             ]
         },
+    ),
+    # The target group's and the NLB's settings: AWS's limits at plan, what AWS allows planned.
+    Case(
+        "plan-health-check-interval-15-allowed",
+        "tg-hc-defaults-tcp",
+        "plan",
+        "health_check.interval = 15 (NLBs took only 10 or 30 until November 2022; now 5-300)",
+        allowed(),
+        "ELBAPI/API_CreateTargetGroup.html (HealthCheckIntervalSeconds)",
+        variables={"health_check": {"interval": 15}},
+    ),
+    Case(
+        "plan-health-check-interval-below-5",
+        "tg-hc-defaults-tcp",
+        "plan",
+        "health_check.interval = 4",
+        plan_error("from 5 to 300", "ValidationError"),
+        "ELBAPI/API_CreateTargetGroup.html (HealthCheckIntervalSeconds: 5-300)",
+        variables={"health_check": {"interval": 4}},
+    ),
+    Case(
+        "plan-health-check-interval-under-the-default-timeout",
+        "tg-hc-defaults-http",
+        "plan",
+        "health_check.interval = 5 with no timeout (AWS's HTTP default timeout is 6 s)",
+        plan_error("at most health_check.interval", "ValidationError"),
+        "ELBAPI/API_CreateTargetGroup.html (HealthCheckTimeoutSeconds); "
+        "found by the deploy corpus: LocalStack refused it as AWS does",
+        variables={"health_check": {"interval": 5}},
+    ),
+    Case(
+        "plan-health-check-interval-5-with-a-shorter-timeout-allowed",
+        "tg-hc-defaults-http",
+        "plan",
+        "health_check = { interval = 5, timeout = 4 }",
+        allowed(),
+        "ELBAPI/API_CreateTargetGroup.html (HealthCheckIntervalSeconds, HealthCheckTimeoutSeconds)",
+        variables={"health_check": {"interval": 5, "timeout": 4}},
+    ),
+    Case(
+        "plan-health-check-threshold-above-10",
+        "th-healthy-threshold",
+        "plan",
+        "health_check.healthy_threshold = 11",
+        plan_error("from 2 to 10", "ValidationError"),
+        "ELBAPI/API_CreateTargetGroup.html (HealthyThresholdCount: 2-10)",
+        variables={"health_check": {"healthy_threshold": 11}},
+    ),
+    Case(
+        "plan-deregistration-delay-above-3600",
+        "th-draining",
+        "plan",
+        "deregistration_delay = 3601",
+        plan_error("from 0 to 3600", ""),
+        "NLB/edit-target-group-attributes.html#deregistration-delay (0-3600 seconds)",
+        variables={"deregistration_delay": 3601},
+    ),
+    Case(
+        "plan-deregistration-delay-zero-allowed",
+        "th-draining",
+        "plan",
+        "deregistration_delay = 0 (targets leave at once)",
+        allowed(),
+        "NLB/edit-target-group-attributes.html#deregistration-delay",
+        variables={"deregistration_delay": 0},
+    ),
+    Case(
+        "plan-target-group-cross-zone-not-an-aws-value",
+        "tg-cross-zone-attr",
+        "plan",
+        'target_group_cross_zone = "enabled" (AWS takes "true", "false" and '
+        '"use_load_balancer_configuration")',
+        plan_error('must be "true", "false" or "use_load_balancer_configuration"', ""),
+        "NLB/target-group-cross-zone.html",
+        variables={"target_group_cross_zone": "enabled"},
+    ),
+    Case(
+        "plan-target-group-cross-zone-false-under-an-nlb-with-it-on-allowed",
+        "tg-cross-zone-attr",
+        "plan",
+        'enable_cross_zone_load_balancing = true, target_group_cross_zone = "false"',
+        allowed(),
+        "NLB/target-group-cross-zone.html (the target group's setting wins)",
+        variables={"enable_cross_zone_load_balancing": True, "target_group_cross_zone": "false"},
+    ),
+    Case(
+        "plan-enforcement-off-on-an-nlb-without-security-groups",
+        "nlb-sg-only-at-create",
+        "plan",
+        'enforce_sg_inbound_rules_on_private_link_traffic = "off" without NLB security groups',
+        plan_error("needs NLB security groups", "InvalidConfigurationRequest"),
+        "NLB/load-balancer-security-groups.html#security-group-considerations; "
+        "ELBAPI/API_SetSecurityGroups.html",
+        variables={"enforce_sg_inbound_rules_on_private_link_traffic": "off"},
+    ),
+    Case(
+        "plan-enforcement-not-on-or-off",
+        "nlb-enforce-privatelink-attr",
+        "plan",
+        'enforce_sg_inbound_rules_on_private_link_traffic = "false"',
+        plan_error('must be "on" or "off"', "ValidationError"),
+        "ELBAPI/API_SetSecurityGroups.html (valid values on | off)",
+        variables={
+            "nlb_security_group_ingress_cidrs": ["10.20.0.0/16"],
+            "enforce_sg_inbound_rules_on_private_link_traffic": "false",
+        },
+    ),
+    Case(
+        "plan-enforcement-off-with-nlb-security-groups-allowed",
+        "nlb-sg-privatelink-enforce-off",
+        "plan",
+        'an NLB security group admitting only the provider VPC, enforcement "off"',
+        allowed(),
+        "NLB/load-balancer-security-groups.html#security-group-considerations",
+        variables={
+            "nlb_security_group_ingress_cidrs": ["10.10.0.0/16"],
+            "enforce_sg_inbound_rules_on_private_link_traffic": "off",
+        },
+    ),
+    Case(
+        "plan-jerp-reading-a-proxy-header-never-sent",
+        "tg-proxy-protocol-v2",
+        "plan",
+        "jerp_accepts_proxy_protocol_v2 = true with proxy_protocol_v2 = false",
+        plan_error("needs proxy_protocol_v2 = true", ""),
+        "NLB/edit-target-group-attributes.html#proxy-protocol",
+        variables={"jerp_accepts_proxy_protocol_v2": True},
+    ),
+    Case(
+        "plan-proxy-protocol-v2-allowed",
+        "tg-proxy-protocol-v2",
+        "plan",
+        "proxy_protocol_v2 = true (JERP started to read the header)",
+        allowed(),
+        "NLB/edit-target-group-attributes.html#proxy-protocol",
+        variables={"proxy_protocol_v2": True},
     ),
     # --- control-plane calls: AWS's error codes, and what AWS allows -----------------------
     Case(
@@ -347,6 +487,86 @@ CASES: tuple[Case, ...] = (
         "NLB/target-group-register-targets.html#target-security-groups",
     ),
 )
+
+
+# Deploy cases start from the corpus stack's base (tests/fidelity/deployed.py: an NLB security
+# group admitting the consumer VPC, quick health checks) and set these variables on top.
+THE_CONSUMER_NOT_ADMITTED = {"nlb_security_group_ingress_cidrs": ["10.10.0.0/16"]}
+
+DEPLOY_CASES: tuple[Case, ...] = (
+    Case(
+        "deploy-nlb-security-group-drops-a-consumer-it-does-not-admit",
+        "nlb-sg-privatelink-enforce-on",
+        "deploy",
+        "the NLB security group admits only the provider VPC; enforcement on (AWS's default)",
+        check_fails(
+            "greeting: GET /user/yundream over vpce regional name",
+            "enforce_security_group_inbound_rules_on_private_link_traffic",
+        ),
+        "NLB/load-balancer-security-groups.html#security-group-considerations",
+        variables={
+            **THE_CONSUMER_NOT_ADMITTED,
+            "enforce_sg_inbound_rules_on_private_link_traffic": "on",
+        },
+    ),
+    Case(
+        "deploy-enforcement-off-lets-privatelink-traffic-pass-the-nlb-security-group",
+        "nlb-sg-privatelink-enforce-off",
+        "deploy",
+        "the NLB security group admits only the provider VPC; enforcement off",
+        allowed(),
+        "NLB/load-balancer-security-groups.html#security-group-considerations",
+        variables={
+            **THE_CONSUMER_NOT_ADMITTED,
+            "enforce_sg_inbound_rules_on_private_link_traffic": "off",
+        },
+    ),
+    Case(
+        "deploy-proxy-protocol-v2-read-by-jerp-names-the-endpoint",
+        "tg-proxy-protocol-vpce-tlv",
+        "deploy",
+        "proxy_protocol_v2 = true (JERP started with JERP_PROXY_PROTOCOL=v2); JERP answers "
+        "X-Vpce-Id with the endpoint id",
+        allowed(),
+        "NLB/edit-target-group-attributes.html#proxy-protocol (VPC endpoint ID)",
+        variables={"proxy_protocol_v2": True},
+    ),
+    Case(
+        "deploy-proxy-protocol-v2-to-an-application-not-reading-it",
+        "tg-proxy-protocol-health-checks",
+        "deploy",
+        "proxy_protocol_v2 = true, jerp_accepts_proxy_protocol_v2 = false: the header reaches "
+        "JERP on health checks too",
+        check_fails("targets: all registered targets healthy", "proxy_protocol_v2"),
+        "NLB/edit-target-group-attributes.html#proxy-protocol (Health check connections)",
+        variables={"proxy_protocol_v2": True, "jerp_accepts_proxy_protocol_v2": False},
+    ),
+    Case(
+        "deploy-target-group-cross-zone-off-an-az-without-a-healthy-target-serves-nothing",
+        "tg-cross-zone-attr",
+        "deploy",
+        'NLB cross-zone on, target_group_cross_zone = "false", the instance in 2c stopped: '
+        "the zonal name of 2c reaches no target",
+        check_fails(
+            "greeting: GET /user/yundream over vpce zonal ap-northeast-2c name", "cross-zone"
+        ),
+        "NLB/target-group-cross-zone.html; "
+        "NLB/network-load-balancers.html#cross-zone-load-balancing",
+        variables={"enable_cross_zone_load_balancing": True, "target_group_cross_zone": "false"},
+    ),
+    Case(
+        "deploy-target-group-cross-zone-on-serves-every-az-from-one",
+        "tg-cross-zone-attr",
+        "deploy",
+        'NLB cross-zone off, target_group_cross_zone = "true", the instance in 2c stopped: '
+        "the zonal name of 2c is served from 2a",
+        allowed(),
+        "NLB/target-group-cross-zone.html (the target group's setting wins)",
+        variables={"target_group_cross_zone": "true"},
+    ),
+)
+
+CASES = CASES + DEPLOY_CASES
 
 
 def by_kind(kind: Kind) -> list[Case]:

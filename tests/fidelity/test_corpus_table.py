@@ -8,6 +8,8 @@ import re
 from harness.settings import REPO_ROOT
 from tests.fidelity.cases import CASES, by_kind
 from tests.fidelity.control import CHANGES as CONTROL_CHANGES
+from tests.fidelity.deployed import BASE_VARIABLES as DEPLOY_BASE
+from tests.fidelity.deployed import CHANGES as DEPLOY_CHANGES
 from tests.fidelity.live import CHANGES as LIVE_CHANGES
 
 CATALOGUE = REPO_ROOT / "docs" / "aws-behaviour.md"
@@ -36,7 +38,7 @@ def test_every_case_has_an_aws_reference_and_an_expected_outcome() -> None:
         out = case.outcome
         if out.allowed:
             assert not (out.code or out.check), case.name
-        elif case.kind == "live":
+        elif case.kind in ("live", "deploy"):
             assert out.check and out.hint, case.name
         else:
             assert out.message or out.code, case.name
@@ -46,11 +48,20 @@ def test_corpus_includes_what_aws_allows() -> None:
     assert sum(case.outcome.allowed for case in CASES) >= 5
 
 
-def test_plan_cases_carry_a_variable_set_and_others_do_not() -> None:
+def test_plan_and_deploy_cases_carry_a_variable_set_and_others_do_not() -> None:
     for case in CASES:
-        assert bool(case.variables) == (case.kind == "plan"), case.name
+        assert bool(case.variables) == (case.kind in ("plan", "deploy")), case.name
 
 
-def test_every_control_and_live_case_has_its_change() -> None:
+def test_every_control_live_and_deploy_case_has_its_change() -> None:
     assert {c.name for c in by_kind("control")} == set(CONTROL_CHANGES)
     assert {c.name for c in by_kind("live")} == set(LIVE_CHANGES)
+    assert {c.name for c in by_kind("deploy")} == set(DEPLOY_CHANGES)
+
+
+def test_deploy_variables_are_variables_of_the_local_stack() -> None:
+    """A deploy case's variables reach the kit only if the stack declares them."""
+    kit = (REPO_ROOT / "terraform" / "stacks" / "_shared" / "kit.tf").read_text()
+    declared = set(re.findall(r'^variable "(\w+)"', kit, re.MULTILINE))
+    used = {k for c in by_kind("deploy") for k in c.variables} | set(DEPLOY_BASE)
+    assert used <= declared, sorted(used - declared)

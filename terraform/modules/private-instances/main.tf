@@ -50,6 +50,9 @@ resource "aws_instance" "this" {
   vpc_security_group_ids = var.security_group_ids
   iam_instance_profile   = one(aws_iam_instance_profile.this[*].name)
   user_data              = each.value.user_data
+  # user_data runs once, at first boot: a changed script (JERP's settings) needs a new
+  # instance, not the stop/start an in-place update would do.
+  user_data_replace_on_change = true
 
   metadata_options {
     http_tokens   = "required"

@@ -36,10 +36,18 @@ module "service" {
   acceptance_required              = var.acceptance_required
   allowed_principals               = var.allowed_principals
   enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
+  target_group_cross_zone          = var.target_group_cross_zone
+  health_check                     = var.health_check
+  deregistration_delay             = var.deregistration_delay
+  proxy_protocol_v2                = var.proxy_protocol_v2
+  jerp_accepts_proxy_protocol_v2   = var.jerp_accepts_proxy_protocol_v2
+  nlb_security_group_ingress_cidrs = var.nlb_security_group_ingress_cidrs
   wheelhouse_dir                   = var.wheelhouse_dir
   attach_instance_profile          = var.attach_instance_profile
   create_ssm_endpoints             = var.create_ssm_endpoints
   tags                             = var.tags
+
+  enforce_sg_inbound_rules_on_private_link_traffic = var.enforce_sg_inbound_rules_on_private_link_traffic
 }
 
 module "consumer" {

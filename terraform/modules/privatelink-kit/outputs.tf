@@ -102,3 +102,23 @@ output "target_port" {
   description = "Port JERP listens on in the provider instances."
   value       = module.service.target_port
 }
+
+output "nlb_security_group_id" {
+  description = "The NLB's security group; null for an NLB without security groups (nlb_security_group_ingress_cidrs null)."
+  value       = module.service.nlb_security_group_id
+}
+
+output "nlb_enforce_sg_inbound_rules_on_private_link_traffic" {
+  description = "on/off as set on the NLB; null or empty for an NLB without security groups."
+  value       = module.service.nlb_enforce_sg_inbound_rules_on_private_link_traffic
+}
+
+output "target_group_attributes" {
+  description = "The JERP target group's settings as applied: cross_zone, deregistration_delay (s), proxy_protocol_v2, and the health check."
+  value       = module.service.target_group_attributes
+}
+
+output "jerp_proxy_protocol" {
+  description = "JERP_PROXY_PROTOCOL the JERP instances run with: v2 or off."
+  value       = module.service.jerp_proxy_protocol
+}

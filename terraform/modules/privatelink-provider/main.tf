@@ -108,7 +108,11 @@ locals {
     bucket = aws_s3_bucket.wheelhouse.id
     region = data.aws_region.current.name
     port   = var.target_port
+    # JERP reads the PROXY v2 header only when told to; the header also starts every health
+    # check connection, so JERP must be told whenever the target group sends it.
+    proxy_protocol = local.jerp_accepts_proxy_protocol_v2 ? "v2" : "off"
   })
+  jerp_accepts_proxy_protocol_v2 = coalesce(var.jerp_accepts_proxy_protocol_v2, var.proxy_protocol_v2)
 }
 
 resource "aws_security_group" "targets" {
@@ -135,6 +139,46 @@ resource "aws_security_group" "targets" {
     from_port   = 443
     to_port     = 443
     cidr_blocks = ["0.0.0.0/0"]
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
+# The NLB's own security group, when nlb_security_group_ingress_cidrs is set. Inbound: the
+# listener port from those CIDRs; for PrivateLink traffic AWS judges the consumer's address
+# against these rules unless enforce_sg_inbound_rules_on_private_link_traffic is off
+# (NLB/load-balancer-security-groups.html#security-group-considerations). Outbound: health
+# checks and traffic to the targets are subject to the egress rules, so they name the target
+# port in the provider subnets.
+resource "aws_security_group" "nlb" {
+  count       = var.nlb_security_group_ingress_cidrs == null ? 0 : 1
+  name_prefix = "${var.name}-nlb-"
+  description = "JERP NLB: the listener port from the allowed CIDRs, the target port to the targets"
+  vpc_id      = module.vpc.vpc_id
+  tags        = merge(var.tags, { Name = "${var.name}-nlb" })
+
+  # An attribute, not a block: an empty list must remove the rule (omitted blocks would keep
+  # the rules the group already has).
+  ingress = length(var.nlb_security_group_ingress_cidrs) == 0 ? [] : [{
+    description      = "The listener port from the allowed CIDRs"
+    protocol         = "tcp"
+    from_port        = var.listener_port
+    to_port          = var.listener_port
+    cidr_blocks      = var.nlb_security_group_ingress_cidrs
+    ipv6_cidr_blocks = []
+    prefix_list_ids  = []
+    security_groups  = []
+    self             = false
+  }]
+
+  egress {
+    description = "Traffic and health checks to the JERP targets"
+    protocol    = "tcp"
+    from_port   = var.target_port
+    to_port     = var.target_port
+    cidr_blocks = [for s in var.private_subnets : s.cidr_block]
   }
 
   lifecycle {
@@ -177,7 +221,12 @@ resource "aws_lb" "this" {
   load_balancer_type               = "network"
   subnets                          = values(module.vpc.subnet_ids)
   enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
-  tags                             = merge(var.tags, { Name = "${var.name}-nlb" })
+  # Security groups only when nlb_security_group_ingress_cidrs is set (AWS: only at creation;
+  # an NLB created without any can never get one), and the enforcement setting only with them
+  # (SetSecurityGroups carries it).
+  security_groups                                              = aws_security_group.nlb[*].id
+  enforce_security_group_inbound_rules_on_private_link_traffic = length(aws_security_group.nlb) > 0 ? var.enforce_sg_inbound_rules_on_private_link_traffic : null
+  tags                                                         = merge(var.tags, { Name = "${var.name}-nlb" })
 }
 
 resource "aws_lb_target_group" "jerp" {
@@ -186,13 +235,18 @@ resource "aws_lb_target_group" "jerp" {
   protocol             = "TCP"
   vpc_id               = module.vpc.vpc_id
   target_type          = "instance"
-  deregistration_delay = 30
+  deregistration_delay = var.deregistration_delay
+  proxy_protocol_v2    = var.proxy_protocol_v2
+  # The target group's own cross-zone setting wins over the NLB's
+  # (NLB/target-group-cross-zone.html).
+  load_balancing_cross_zone_enabled = var.target_group_cross_zone
 
   health_check {
     protocol            = "HTTP"
     path                = var.health_check.path
     port                = "traffic-port"
     interval            = var.health_check.interval
+    timeout             = var.health_check.timeout
     healthy_threshold   = var.health_check.healthy_threshold
     unhealthy_threshold = var.health_check.unhealthy_threshold
   }

@@ -74,3 +74,34 @@ output "instance_role_name" {
   description = "IAM role of the JERP instances (null without an instance profile)."
   value       = module.instances.role_name
 }
+
+output "nlb_security_group_id" {
+  description = "The NLB's security group (null when nlb_security_group_ingress_cidrs is null: an NLB without security groups)."
+  value       = one(aws_security_group.nlb[*].id)
+}
+
+output "nlb_enforce_sg_inbound_rules_on_private_link_traffic" {
+  description = "on/off as set on the NLB; null or empty for an NLB without security groups (it has no such setting)."
+  value       = aws_lb.this.enforce_security_group_inbound_rules_on_private_link_traffic
+}
+
+output "target_group_attributes" {
+  description = "The JERP target group's settings as applied: cross_zone, deregistration_delay (s), proxy_protocol_v2, and the health check."
+  value = {
+    cross_zone           = aws_lb_target_group.jerp.load_balancing_cross_zone_enabled
+    deregistration_delay = tonumber(aws_lb_target_group.jerp.deregistration_delay)
+    proxy_protocol_v2    = aws_lb_target_group.jerp.proxy_protocol_v2
+    health_check = {
+      path                = aws_lb_target_group.jerp.health_check[0].path
+      interval            = aws_lb_target_group.jerp.health_check[0].interval
+      timeout             = aws_lb_target_group.jerp.health_check[0].timeout
+      healthy_threshold   = aws_lb_target_group.jerp.health_check[0].healthy_threshold
+      unhealthy_threshold = aws_lb_target_group.jerp.health_check[0].unhealthy_threshold
+    }
+  }
+}
+
+output "jerp_proxy_protocol" {
+  description = "JERP_PROXY_PROTOCOL the instances start JERP with: v2 (reads the target group's header) or off."
+  value       = local.jerp_accepts_proxy_protocol_v2 ? "v2" : "off"
+}

@@ -75,6 +75,57 @@ variable "enable_cross_zone_load_balancing" {
   default     = false
 }
 
+# The target group's and the NLB's settings, passed to the kit as they are (the kit validates
+# them; its variables.tf says what each does).
+
+variable "target_group_cross_zone" {
+  type        = string
+  description = "Target group load_balancing.cross_zone.enabled: \"true\", \"false\" or \"use_load_balancer_configuration\"."
+  default     = "use_load_balancer_configuration"
+}
+
+variable "health_check" {
+  type = object({
+    path                = optional(string, "/healthz")
+    interval            = optional(number, 10)
+    timeout             = optional(number)
+    healthy_threshold   = optional(number, 3)
+    unhealthy_threshold = optional(number, 3)
+  })
+  description = "HTTP health check of the JERP targets (interval 5-300 s, thresholds 2-10)."
+  default     = {}
+}
+
+variable "deregistration_delay" {
+  type        = number
+  description = "Seconds a deregistered target drains (0-3600)."
+  default     = 30
+}
+
+variable "proxy_protocol_v2" {
+  type        = bool
+  description = "The target group sends a PROXY v2 header; JERP is started to read it."
+  default     = false
+}
+
+variable "jerp_accepts_proxy_protocol_v2" {
+  type        = bool
+  description = "JERP reads PROXY v2; null follows proxy_protocol_v2."
+  default     = null
+}
+
+variable "nlb_security_group_ingress_cidrs" {
+  type        = list(string)
+  description = "CIDRs the NLB's security group admits on the listener port; null: an NLB without security groups."
+  default     = null
+}
+
+variable "enforce_sg_inbound_rules_on_private_link_traffic" {
+  type        = string
+  description = "\"on\" or \"off\": whether PrivateLink traffic must pass the NLB security group's inbound rules."
+  default     = "on"
+}
+
 variable "wheelhouse_dir" {
   type        = string
   description = "Directory of wheels for the JERP instances (`make wheelhouse`)."
@@ -101,10 +152,18 @@ module "kit" {
   accept_connection                = var.accept_connection
   allowed_principals               = local.allowed_principals
   enable_cross_zone_load_balancing = var.enable_cross_zone_load_balancing
+  target_group_cross_zone          = var.target_group_cross_zone
+  health_check                     = var.health_check
+  deregistration_delay             = var.deregistration_delay
+  proxy_protocol_v2                = var.proxy_protocol_v2
+  jerp_accepts_proxy_protocol_v2   = var.jerp_accepts_proxy_protocol_v2
+  nlb_security_group_ingress_cidrs = var.nlb_security_group_ingress_cidrs
   create_ssm_endpoints             = local.create_ssm_endpoints
   attach_instance_profile          = local.attach_instance_profile
   wheelhouse_dir                   = var.wheelhouse_dir
   tags                             = { Project = "jerp-privatelink-kit", Stack = local.stack }
+
+  enforce_sg_inbound_rules_on_private_link_traffic = var.enforce_sg_inbound_rules_on_private_link_traffic
 }
 
 output "region" {
@@ -210,4 +269,19 @@ output "listener_port" {
 output "target_port" {
   description = "Port JERP listens on in the provider instances."
   value       = module.kit.target_port
+}
+
+output "nlb_security_group_id" {
+  description = "The NLB's security group; null for an NLB without security groups."
+  value       = module.kit.nlb_security_group_id
+}
+
+output "target_group_attributes" {
+  description = "The JERP target group's settings as applied: cross_zone, deregistration_delay, proxy_protocol_v2, health_check."
+  value       = module.kit.target_group_attributes
+}
+
+output "jerp_proxy_protocol" {
+  description = "JERP_PROXY_PROTOCOL the JERP instances run with: v2 or off."
+  value       = module.kit.jerp_proxy_protocol
 }

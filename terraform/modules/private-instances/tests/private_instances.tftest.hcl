@@ -29,6 +29,10 @@ run "imdsv2_only_encrypted_root_and_one_shared_profile" {
     error_message = "an instance must get its own subnet, Name tag and user_data"
   }
   assert {
+    condition     = alltrue([for i in aws_instance.this : i.user_data_replace_on_change])
+    error_message = "user_data runs only at first boot: a changed script (JERP's settings) must replace the instance"
+  }
+  assert {
     condition     = aws_iam_role_policy_attachment.ssm_core[0].policy_arn == "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" && aws_iam_role_policy_attachment.ssm_core[0].role == aws_iam_role.this[0].name
     error_message = "the role must carry AmazonSSMManagedInstanceCore so SSM can run commands on the instances"
   }

@@ -114,12 +114,86 @@ run "empty_wheelhouse" {
   expect_failures = [aws_s3_bucket.wheelhouse]
 }
 
-run "health_check_interval_nlb_cannot_run" {
+run "health_check_interval_outside_awss_5_to_300" {
   command = plan
   variables {
-    health_check = { interval = 15 }
+    health_check = { interval = 4 }
   }
   expect_failures = [var.health_check]
+}
+
+run "target_group_attributes_reach_the_target_group" {
+  command = plan
+  variables {
+    health_check            = { interval = 15 }
+    deregistration_delay    = 120
+    target_group_cross_zone = "true"
+    proxy_protocol_v2       = true
+  }
+  assert {
+    condition     = aws_lb_target_group.jerp.health_check[0].interval == 15 && aws_lb_target_group.jerp.deregistration_delay == "120" && aws_lb_target_group.jerp.load_balancing_cross_zone_enabled == "true" && aws_lb_target_group.jerp.proxy_protocol_v2
+    error_message = "interval, deregistration delay, cross-zone and proxy protocol v2 must be set on the target group"
+  }
+  assert {
+    condition     = strcontains(local.user_data, "JERP_PROXY_PROTOCOL=v2")
+    error_message = "with proxy_protocol_v2 the systemd unit must start JERP with JERP_PROXY_PROTOCOL=v2 (the data plane reads it from user_data too)"
+  }
+}
+
+run "nlb_without_security_groups_by_default" {
+  command = plan
+  assert {
+    condition     = length(aws_security_group.nlb) == 0 && length(aws_lb.this.security_groups) == 0 && strcontains(local.user_data, "JERP_PROXY_PROTOCOL=off")
+    error_message = "the seed's NLB has no security groups, and JERP reads no PROXY header"
+  }
+}
+
+run "nlb_security_group_admits_the_listener_and_reaches_the_targets" {
+  variables {
+    nlb_security_group_ingress_cidrs                 = ["10.20.0.0/16"]
+    enforce_sg_inbound_rules_on_private_link_traffic = "off"
+  }
+  assert {
+    condition     = toset(aws_lb.this.security_groups) == toset([aws_security_group.nlb[0].id]) && aws_lb.this.enforce_security_group_inbound_rules_on_private_link_traffic == "off"
+    error_message = "the NLB must carry its security group and the enforcement setting"
+  }
+  assert {
+    condition     = jsonencode([for r in aws_security_group.nlb[0].ingress : [r.from_port, r.to_port, r.cidr_blocks]]) == jsonencode([[80, 80, ["10.20.0.0/16"]]])
+    error_message = "inbound: the listener port from the given CIDRs only"
+  }
+  assert {
+    condition     = jsonencode([for r in aws_security_group.nlb[0].egress : [r.from_port, r.to_port, r.cidr_blocks]]) == jsonencode([[8080, 8080, ["10.10.1.0/24", "10.10.3.0/24"]]])
+    error_message = "outbound: the target port to the provider subnets (health checks obey the NLB's egress rules)"
+  }
+}
+
+run "nlb_security_group_with_no_ingress_admits_nothing" {
+  command = plan
+  variables {
+    nlb_security_group_ingress_cidrs = []
+  }
+  assert {
+    condition     = length(aws_security_group.nlb[0].ingress) == 0
+    error_message = "an empty list gives the NLB a security group without inbound rules"
+  }
+}
+
+run "enforcement_off_without_nlb_security_groups" {
+  command = plan
+  variables {
+    enforce_sg_inbound_rules_on_private_link_traffic = "off"
+  }
+  expect_failures = [var.enforce_sg_inbound_rules_on_private_link_traffic]
+}
+
+run "target_group_values_aws_refuses" {
+  command = plan
+  variables {
+    deregistration_delay           = 3601
+    target_group_cross_zone        = "yes"
+    jerp_accepts_proxy_protocol_v2 = true
+  }
+  expect_failures = [var.deregistration_delay, var.target_group_cross_zone, var.jerp_accepts_proxy_protocol_v2]
 }
 
 run "principal_not_an_arn" {
