@@ -217,8 +217,9 @@ def _fmt(addresses: Iterable[str]) -> str:
 # --- likely causes: read from the control plane so the hint names the fix -----------------
 
 
-def traffic_hint(facts: Facts) -> str:
-    """The most likely reason traffic over the endpoint fails, with the command that fixes it."""
+def traffic_hint(facts: Facts, az: str | None = None) -> str:
+    """The most likely reason traffic over the endpoint fails, with the command that fixes it;
+    ``az`` when the failing name is that AZ's zonal name."""
     state = facts.endpoint_state()
     if state == "pendingAcceptance":
         return (
@@ -234,7 +235,7 @@ def traffic_hint(facts: Facts) -> str:
     if state not in ("available", "unknown"):
         return f"endpoint {facts.endpoint_id} is {state}; it carries traffic only when available"
     endpoint = facts.endpoint()
-    if endpoint and not _endpoint_sg_admits_http(facts, endpoint):
+    if endpoint and not _groups_admit_client(facts, endpoint.security_groups):
         groups = " ".join(endpoint.security_groups) or "(none)"
         first = endpoint.security_groups[0] if endpoint.security_groups else "<sg>"
         port = facts.listener_port
@@ -250,10 +251,25 @@ def traffic_hint(facts: Facts) -> str:
             "instances and that their security group admits the NLB's subnets"
         )
     lb = facts.load_balancer()
-    if lb and lb.security_groups:
+    if az is not None and not _cross_zone(facts) and not _healthy_in(facts, az):
         return (
-            "the NLB has security groups: PrivateLink traffic is filtered by them unless "
-            "enforce_security_group_inbound_rules_on_private_link_traffic is off"
+            f"no healthy target in {az} and cross-zone load balancing is off (target group "
+            "attribute load_balancing.cross_zone.enabled, else the NLB's), so the zonal name "
+            f"of {az} reaches no target: register a healthy target in {az}, or turn cross-zone "
+            'on (`target_group_cross_zone = "true"`); the regional name avoids that AZ'
+        )
+    if (
+        lb
+        and lb.security_groups
+        and lb.enforce_sg_on_privatelink
+        and not _groups_admit_client(facts, lb.security_groups)
+    ):
+        return (
+            f"the NLB's security groups ({' '.join(lb.security_groups)}) admit no TCP "
+            f"{facts.listener_port} from the consumer client, and they filter PrivateLink "
+            "traffic (enforce_security_group_inbound_rules_on_private_link_traffic on): add "
+            "an ingress rule for the consumer's addresses, or set "
+            '`enforce_sg_inbound_rules_on_private_link_traffic = "off"`'
         )
     return (
         "control plane looks right; local: `make status` (is the data plane up and converged?); "
@@ -268,9 +284,23 @@ def _vpc_cidr(facts: Facts, vpc_id: str) -> str:
         return "<consumer cidr>"
 
 
-def _endpoint_sg_admits_http(facts: Facts, endpoint: Endpoint) -> bool:
+def _cross_zone(facts: Facts) -> bool:
+    """Effective cross-zone: the target group's attribute, else the load balancer's."""
+    tg = facts.target_group()
+    if tg is not None and tg.cross_zone in ("true", "false"):
+        return tg.cross_zone == "true"
+    lb = facts.load_balancer()
+    return bool(lb and lb.cross_zone)
+
+
+def _healthy_in(facts: Facts, az: str) -> bool:
+    return any(facts.target_az(t) == az for t in facts.healthy_targets())
+
+
+def _groups_admit_client(facts: Facts, group_ids: Sequence[str]) -> bool:
+    """Whether ``group_ids`` admit the consumer client on the listener port."""
     groups = {g.group_id: g for g in facts.topology.security_groups}
-    known = [groups[g] for g in endpoint.security_groups if g in groups]
+    known = [groups[g] for g in group_ids if g in groups]
     if not known:
         return True  # nothing to judge by
     client_ip = ipaddress.IPv4Address(_client_ip(facts) or "0.0.0.0")
@@ -456,7 +486,7 @@ def _describe(result: HttpResult) -> str:
 
 
 def _greeting_result(
-    name: str, url: str, responses: Sequence[HttpResult], facts: Facts
+    name: str, url: str, responses: Sequence[HttpResult], facts: Facts, az: str | None = None
 ) -> CheckResult:
     """Every response to ``url`` is the greeting, byte-exact, from a provider instance."""
     targets = set(facts.provider_instance_ids)
@@ -476,7 +506,7 @@ def _greeting_result(
         return passed(name, f"{expected} ({url})", observed)
     first = bad[0]
     if first.error:
-        hint = traffic_hint(facts)
+        hint = traffic_hint(facts, az)
     elif first.status == 200 and first.body != GREETING:
         hint = (
             "the body differs from the seed's greeting byte for byte: is the JERP on the "
@@ -505,6 +535,7 @@ def check_greeting(probe: Probe, facts: Facts) -> list[CheckResult]:
             url,
             responses[index * REQUESTS_PER_NAME : (index + 1) * REQUESTS_PER_NAME],
             facts,
+            label.removeprefix("zonal ") if label.startswith("zonal ") else None,
         )
         for index, (label, url) in enumerate(urls)
     ]
@@ -740,14 +771,19 @@ def check_targets_healthy(probe: Probe, facts: Facts) -> CheckResult:
     observed = ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "(none)"
     if states and all(v == "healthy" for v in states.values()):
         return passed(name, expected, observed)
-    return failed(
-        name,
-        expected,
-        observed,
+    hint = (
         "unhealthy targets get no traffic: check JERP on them (`make exec HOST=<id> CMD='curl -s "
         f"localhost:{facts.target_port}/healthz'`) and that their security group admits the NLB "
-        "subnets",
+        "subnets"
     )
+    if tg.proxy_protocol_v2:
+        hint = (
+            "the target group sends a PROXY protocol v2 header (proxy_protocol_v2.enabled), on "
+            "health checks too: an application that does not read it answers neither; start "
+            "JERP with JERP_PROXY_PROTOCOL=v2 (`jerp_accepts_proxy_protocol_v2 = true`) or turn "
+            "`proxy_protocol_v2` off. Otherwise: " + hint
+        )
+    return failed(name, expected, observed, hint)
 
 
 # Attribute values whose AWS behaviour the emulator declines: (resource, key, value) -> (row

@@ -10,10 +10,13 @@ import pytest
 from harness.checks import checks
 from harness.checks.checks import GREETING, evaluate
 from harness.checks.probes import CommandResult, ConnectResult, HttpResult
-from harness.dataplane.topology import SecurityGroupRule
+from harness.dataplane.topology import SecurityGroup, SecurityGroupRule, Topology
 from harness.errors import StackNotDeployedError, WaitTimeout
 from tests.seed import (
+    AZ_A,
+    AZ_C,
     CLIENT,
+    CONSUMER_CIDR,
     ENI_IPS,
     NLB_DNS,
     NODE_IPS,
@@ -417,3 +420,62 @@ def test_private_dns_is_not_applicable_when_the_endpoint_does_not_use_it() -> No
     for variant in ({}, {"private_dns_name": "jerp.example.com", "private_dns_enabled": False}):
         (result,) = checks.check_private_dns(StubProbe(), facts(**variant))
         assert result.skipped and result.observed.startswith("not applicable: "), variant
+
+
+def _facts_with(
+    topology: Topology,
+    *,
+    tg: dict[str, object] | None = None,
+    lb: dict[str, object] | None = None,
+    groups: tuple[SecurityGroup, ...] = (),
+) -> checks.Facts:
+    changed = replace(
+        topology,
+        target_groups=tuple(replace(t, **(tg or {})) for t in topology.target_groups),  # type: ignore[arg-type]
+        load_balancers=tuple(replace(b, **(lb or {})) for b in topology.load_balancers),  # type: ignore[arg-type]
+        security_groups=topology.security_groups + groups,
+    )
+    return checks.Facts.from_outputs(seed_outputs(), changed)
+
+
+def test_unhealthy_targets_behind_proxy_protocol_v2_name_the_header() -> None:
+    down = seed_topology(health={TARGET_A: "unhealthy", TARGET_C: "unhealthy"})
+    ppv2 = _facts_with(down, tg={"proxy_protocol_v2": True})
+    with_ppv2 = checks.check_targets_healthy(StubProbe(), ppv2)
+    assert not with_ppv2.passed
+    assert "PROXY protocol v2" in with_ppv2.hint and "JERP_PROXY_PROTOCOL=v2" in with_ppv2.hint
+    without = checks.check_targets_healthy(StubProbe(), _facts_with(down))
+    assert "PROXY" not in without.hint
+
+
+def test_a_zonal_name_of_an_az_without_healthy_target_names_cross_zone() -> None:
+    one_down = seed_topology(health={TARGET_A: "healthy", TARGET_C: "unhealthy"})
+    off = _facts_with(one_down, tg={"cross_zone": "false"})
+    hint = checks.traffic_hint(off, AZ_C)
+    assert f"no healthy target in {AZ_C}" in hint and "cross-zone" in hint
+    # The target group's own attribute wins over the NLB's.
+    on = _facts_with(one_down, tg={"cross_zone": "true"})
+    assert "cross-zone" not in checks.traffic_hint(on, AZ_C)
+    # The AZ that has a healthy target is not blamed.
+    assert "cross-zone" not in checks.traffic_hint(off, AZ_A)
+
+
+def test_nlb_security_groups_are_blamed_only_when_enforced_and_not_admitting() -> None:
+    closed = SecurityGroup("sg-nlb", "vpc-provider", "nlb")
+    admitting = SecurityGroup(
+        "sg-nlb-open",
+        "vpc-provider",
+        "nlb",
+        ingress=(SecurityGroupRule("tcp", 80, 80, cidrs=(CONSUMER_CIDR,)),),
+    )
+    seed = seed_topology()
+    enforced = _facts_with(seed, lb={"security_groups": ("sg-nlb",)}, groups=(closed,))
+    assert "NLB's security groups (sg-nlb)" in checks.traffic_hint(enforced)
+    off = _facts_with(
+        seed,
+        lb={"security_groups": ("sg-nlb",), "enforce_sg_on_privatelink": False},
+        groups=(closed,),
+    )
+    assert "NLB's security groups" not in checks.traffic_hint(off)
+    open_ = _facts_with(seed, lb={"security_groups": ("sg-nlb-open",)}, groups=(admitting,))
+    assert "NLB's security groups" not in checks.traffic_hint(open_)

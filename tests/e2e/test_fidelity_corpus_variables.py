@@ -54,42 +54,11 @@ class HintMissing(AssertionError):
     """The named check fails as AWS would, but its hint does not name the cause."""
 
 
-# Cases whose outcome the emulator reproduces but whose failing check's hint does not yet name
-# the cause (harness/checks/checks.py); strict, so the fix there turns them into failures until
-# the mark goes.
-HINT_MISSING = {
-    "deploy-proxy-protocol-v2-to-an-application-not-reading-it": (
-        "check_targets_healthy's hint does not say that the target group sends PROXY v2 "
-        "(proxy_protocol_v2.enabled) to targets that do not read it"
-    ),
-    "deploy-target-group-cross-zone-off-an-az-without-a-healthy-target-serves-nothing": (
-        "traffic_hint names neither the zonal name's AZ without a healthy target nor the "
-        "target group's cross-zone off (and blames the NLB's security groups whenever it has "
-        "any, even ones that admit the consumer)"
-    ),
-}
-
-
-def _params() -> list[object]:
-    return [
-        pytest.param(
-            case,
-            id=case.name,
-            marks=[
-                pytest.mark.xfail(raises=HintMissing, strict=True, reason=HINT_MISSING[case.name])
-            ]
-            if case.name in HINT_MISSING
-            else [],
-        )
-        for case in by_kind("deploy")
-    ]
-
-
 def _failures(results: list[CheckResult]) -> str:
     return "; ".join(f"{r.name}: {r.observed} ({r.hint})" for r in results if not r.passed)
 
 
-@pytest.mark.parametrize("case", _params())
+@pytest.mark.parametrize("case", by_kind("deploy"), ids=lambda case: case.name)
 def test_deploy_case(case: Case, corpus_stack: HarnessSettings) -> None:
     change = CHANGES[case.name]
     deployment: Deployment = reapply(corpus_stack, {**BASE_VARIABLES, **case.variables})
