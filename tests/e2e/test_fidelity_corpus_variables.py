@@ -3,8 +3,8 @@ of its own makes the named live check fail with a hint naming the cause, or, whe
 it, passes.
 
 One stack for the module (own state directory and LocalStack port, deployed from
-``tests/fidelity/deployed.py``'s base variables); each case applies its variables on top, and
-the base is applied again after it. Cost: the deploy (~2-3 min), then per case an apply and
+``tests/fidelity/deployed.py``'s base variables); each case applies the base with its
+variables on top. Cost: the deploy (~2-3 min), then per case an apply and
 the health checks' flip (~10 s at the base's 5 s interval), longer where a new user_data
 replaces the instances.
 """
@@ -109,6 +109,7 @@ def test_deploy_case(case: Case, corpus_stack: HarnessSettings) -> None:
                 raise  # the outcome itself is missing: AWS fails here, the emulator did not
             raise HintMissing(f"{wanted!r} fails, but its hint is {last.hint!r}") from None
     finally:
+        # No apply of the base alone here: the next case applies the base with its own
+        # variables on top, a complete configuration whatever this case left.
         if undo:
             undo()
-        reapply(corpus_stack, BASE_VARIABLES)
