@@ -177,6 +177,17 @@ def test_tg_hc_defaults_http_on_nlb_target_group(elbv2: Any, place: Place) -> No
     assert (tg["HealthCheckIntervalSeconds"], tg["HealthyThresholdCount"]) == (30, 5)
 
 
+def test_tg_hc_http_interval_between_6_and_9_without_a_timeout_is_accepted(
+    elbv2: Any, place: Place
+) -> None:
+    """The HTTP default timeout (6) is what an interval is compared with, not TCP's 10."""
+    arn = _target_group(elbv2, place, HealthCheckProtocol="HTTP", HealthCheckIntervalSeconds=7)
+    tg = elbv2.describe_target_groups(TargetGroupArns=[arn])["TargetGroups"][0]
+    assert (tg["HealthCheckIntervalSeconds"], tg["HealthCheckTimeoutSeconds"]) == (7, 6)
+    with pytest.raises(ClientError, match="Health check timeout '6' must be smaller"):
+        _target_group(elbv2, place, HealthCheckProtocol="HTTP", HealthCheckIntervalSeconds=5)
+
+
 def test_tg_default_attributes_of_nlb_target_groups(elbv2: Any, place: Place) -> None:
     arn = _target_group(elbv2, place)
     attributes = {

@@ -378,15 +378,22 @@ def apply_elbv2_patches() -> None:
     @patch(backend_cls.create_target_group)
     def _create_target_group(fn: Any, self: Any, name: str, **kwargs: Any) -> Any:
         asked = dict(kwargs)
+        checked_by = kwargs.get("healthcheck_protocol") or kwargs.get("protocol")
+        if (
+            kwargs.get("protocol") in NLB_TARGET_PROTOCOLS
+            and checked_by in ("HTTP", "HTTPS")
+            and not kwargs.get("healthcheck_timeout_seconds")
+        ):
+            # The HTTP(S) default timeout before moto compares it with the interval: moto's
+            # TCP default (10) refused intervals 6-9 that AWS accepts (its HTTP default is 6).
+            kwargs["healthcheck_timeout_seconds"] = 10 if checked_by == "HTTPS" else 6
         target_group = fn(self, name, **kwargs)
         if target_group.protocol in NLB_TARGET_PROTOCOLS and target_group.health_check_protocol in (
             "HTTP",
             "HTTPS",
         ):
-            # An NLB target group's HTTP(S) health-check defaults (moto applies the TCP ones).
-            if not asked.get("healthcheck_timeout_seconds"):
-                https = target_group.health_check_protocol == "HTTPS"
-                target_group.health_check_timeout_seconds = 10 if https else 6
+            # An NLB target group's other HTTP(S) health-check defaults (moto applies the TCP
+            # ones; the timeout was set above).
             if not asked.get("matcher"):
                 target_group.matcher = {"HttpCode": "200-399"}
             if not asked.get("healthcheck_path"):
