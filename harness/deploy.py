@@ -230,7 +230,7 @@ def _dataplane_alongside(settings: HarnessSettings) -> Iterator[Callable[[], Non
         return
     from harness.dataplane.daemon import abandon_dataplane, await_dataplane, launch_dataplane
 
-    launch = launch_dataplane(settings)
+    launch = launch_dataplane(settings, prefix=settings.env_prefix)
 
     def converged_on_the_apply() -> None:
         await_dataplane(settings, launch, fresh_after=time.time())

@@ -65,6 +65,13 @@ class HarnessSettings(BaseSettings):
         description="host mode: the localstack-core release the plug-in runs on",
     )
     state_dir: Path = Field(REPO_ROOT / ".harness", alias="HARNESS_STATE_DIR")
+    env_prefix: str = Field(
+        "jp",
+        alias="HARNESS_ENV_PREFIX",
+        pattern=r"^[a-z]{1,3}$",
+        description="first letters of the data plane's environment id, which starts every "
+        "namespace name it creates (1-3 lowercase letters)",
+    )
     terraform_bin: str = Field("terraform", alias="TERRAFORM")
 
     @field_validator("region")

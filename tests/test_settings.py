@@ -29,6 +29,7 @@ def test_existing_localstack_endpoint_wins(monkeypatch: pytest.MonkeyPatch) -> N
         ("STACK", "gcp", "STACK"),
         ("AWS_REGION", "seoul", "AWS_REGION"),
         ("LOCALSTACK_PORT", "70000", "LOCALSTACK_PORT"),
+        ("HARNESS_ENV_PREFIX", "JP-1", "HARNESS_ENV_PREFIX"),
     ],
 )
 def test_bad_setting_names_variable_and_fix(

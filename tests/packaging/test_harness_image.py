@@ -23,6 +23,9 @@ from tests.docker_support import image_cache, terraform_provider_mirror
 pytestmark = [pytest.mark.docker, pytest.mark.requires("terraform", "debootstrap", "ip")]
 
 RUN_TIMEOUT_S = 420
+# The container's data plane names its namespaces with this prefix, which no host-side test
+# uses: the other workers' namespaces come and go meanwhile, and only these would be a leak.
+ENV_PREFIX = "jh"
 MIRROR_TARGET = "/usr/local/share/terraform/plugins"  # Terraform's implied mirror directory
 # Linux capability numbers 0..40, as `docker run --privileged` grants them.
 CAPABILITIES = [
@@ -94,8 +97,10 @@ def _run_harness(
     if not lacking:
         from testcontainers.core.container import DockerContainer
 
-        container = DockerContainer(image, command="deploy check destroy").with_kwargs(
-            network_mode="none", privileged=True
+        container = (
+            DockerContainer(image, command="deploy check destroy")
+            .with_kwargs(network_mode="none", privileged=True)
+            .with_env("HARNESS_ENV_PREFIX", ENV_PREFIX)
         )
         if mirror is not None:
             container.with_volume_mapping(str(mirror), MIRROR_TARGET, "ro")
@@ -107,6 +112,7 @@ def _run_harness(
         finally:
             container.stop()
     argv = ["docker", "run", "--rm", "--name", name, "--network", "none", "--cap-add", "ALL"]
+    argv += ["--env", f"HARNESS_ENV_PREFIX={ENV_PREFIX}"]
     argv += [f"--cap-drop={cap}" for cap in lacking]
     for option in ("seccomp=unconfined", "apparmor=unconfined", "systempaths=unconfined"):
         argv += ["--security-opt", option]
@@ -129,7 +135,8 @@ def _run_harness(
 
 
 def _host_network() -> dict[str, str]:
-    """What the host's network looks like: interfaces, namespaces, routes, nftables tables."""
+    """What the host's network looks like: interfaces, the container's would-be namespaces,
+    routes, nftables tables."""
     commands = {
         "links": ["ip", "-o", "link", "show"],
         "netns": ["ip", "netns", "list"],
@@ -140,9 +147,10 @@ def _host_network() -> dict[str, str]:
     for name, argv in commands.items():
         out = subprocess.run(argv, capture_output=True, text=True, check=False).stdout
         # Link state changes on its own; names and addresses must not.
-        snapshot[name] = "\n".join(
-            sorted(re.sub(r"state \S+", "", line) for line in out.splitlines())
-        )
+        lines = out.splitlines()
+        if name == "netns":
+            lines = [line for line in lines if line.startswith(ENV_PREFIX)]
+        snapshot[name] = "\n".join(sorted(re.sub(r"state \S+", "", line) for line in lines))
     return snapshot
 
 
