@@ -214,6 +214,12 @@ def test_terraform_dies_with_a_harness_killed_by_sigkill(tmp_path: Path) -> None
     harness.kill()
     harness.wait(timeout=5)
     wait_for("Terraform to die with its harness", lambda: not terraform.alive(), 5)
+    # What the killed harness left (its Terraform's TMPDIR) goes with the next run's first step.
+    tf = Terraform(tmp_path, env={}, binary=str(binary), state_path=state)
+    left = tf.tmp
+    assert left is not None and left.exists()
+    tf.stop_leftover()
+    assert not left.exists() and not record.exists()
 
 
 def test_stale_lock_info_is_removed_only_when_no_process_holds_the_state(tmp_path: Path) -> None:
