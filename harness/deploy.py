@@ -171,12 +171,21 @@ def reapply(settings: HarnessSettings, variables: Mapping[str, object]) -> Deplo
     return its new outputs (instances replaced by a changed user_data have new ids); the
     local data plane follows the control plane by itself."""
     with StateLock(settings.state_dir, "deploy"):
-        tf = _terraform(settings)
-        tf.init()
-        tf.apply({**_tf_vars(settings, settings.state_dir / "wheelhouse"), **variables})
-        outputs: dict[str, object] = tf.output()
-        _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
+        outputs = _apply(settings, settings.state_dir / "wheelhouse", variables)
     return Deployment(settings.stack, outputs, AwsClients.from_settings(settings))
+
+
+def _apply(
+    settings: HarnessSettings, wheelhouse: Path, variables: Mapping[str, object]
+) -> dict[str, object]:
+    """``terraform init`` and ``apply`` of the stack with ``variables`` on top of the
+    harness's own; the outputs, also written to the outputs file."""
+    tf = _terraform(settings)
+    tf.init()
+    tf.apply({**_tf_vars(settings, wheelhouse), **variables})
+    outputs: dict[str, object] = tf.output()
+    _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
+    return outputs
 
 
 def _deploy(settings: HarnessSettings, variables: Mapping[str, object]) -> Deployment:
@@ -204,13 +213,9 @@ def _deploy(settings: HarnessSettings, variables: Mapping[str, object]) -> Deplo
         timings["wheelhouse"] = time.monotonic() - t0
 
         with _dataplane_alongside(settings) as dataplane_ready:
-            tf = _terraform(settings)
             t0 = time.monotonic()
-            tf.init()
-            tf.apply({**_tf_vars(settings, wheelhouse), **variables})
-            outputs: dict[str, object] = tf.output()
+            outputs = _apply(settings, wheelhouse, variables)
             timings["terraform_apply"] = time.monotonic() - t0
-            _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
 
             t0 = time.monotonic()
             dataplane_ready()

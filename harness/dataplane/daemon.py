@@ -371,14 +371,9 @@ def start_dataplane(
 
 
 def abandon_dataplane(settings: HarnessSettings, launch: DataPlaneLaunch) -> None:
-    """Undo a launch that will not be used: stop the daemon and remove its environment."""
-    _abandon_start(settings, launch.proc, launch.env_id)
-
-
-def _abandon_start(
-    settings: HarnessSettings, proc: subprocess.Popen[bytes] | None, env_id: str
-) -> None:
-    """Undo a failed start: stop the daemon (through its Popen when it is ours) and its env."""
+    """Undo a launch that will not be used: stop the daemon (through its Popen when it is
+    ours) and remove its environment."""
+    proc, env_id = launch.proc, launch.env_id
     if proc is None:
         stop_dataplane(settings)
         return
