@@ -67,6 +67,17 @@ def greeting(name: str) -> str:
     return f"Hello {name}!. How are you"
 
 
+def _name_parameter(max_length: int) -> dict[str, object]:
+    """The OpenAPI description of the ``{name}`` path parameter (see ``user`` below)."""
+    return {
+        "name": "name",
+        "in": "path",
+        "required": True,
+        "description": NAME_RULES,
+        "schema": {"type": "string", "minLength": 1, "maxLength": max_length},
+    }
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """JERP; ``uvicorn --factory jerp.app:create_app`` reads the settings from JERP_*."""
     settings = settings or load_settings()
@@ -92,8 +103,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Greet a user",
         description=f"Answers `Hello <name>!. How are you` as text/plain. Rules: {NAME_RULES}.",
         responses={400: {"description": "the name breaks a rule (JSON names the rule)"}},
+        openapi_extra={"parameters": [_name_parameter(max_length)]},
     )
-    async def user(name: str) -> PlainTextResponse:
+    async def user(request: Request) -> PlainTextResponse:
+        # The name is read from the matched path, not declared as `name: str`: a path segment
+        # is always a string, so FastAPI's validation of that declaration could never fail,
+        # and it cost about 11 us of the 56 us a minimal FastAPI route takes in-process
+        # (`make bench`). check_name is the validation that matters.
+        name: str = request.path_params["name"]
         check_name(name, max_length)
         return PlainTextResponse(greeting(name))
 

@@ -135,6 +135,14 @@ def test_openapi_lists_user_route() -> None:
     assert "/user/{name}" in response.json()["paths"]
     assert "get" in response.json()["paths"]["/user/{name}"]
     assert response.json()["info"]["version"] == __version__
+    # the handler reads the name from the path; the parameter is still documented, with limits
+    (parameter,) = response.json()["paths"]["/user/{name}"]["get"]["parameters"]
+    assert parameter["name"] == "name" and parameter["in"] == "path" and parameter["required"]
+    assert parameter["schema"] == {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": SETTINGS.max_name_length,
+    }
 
 
 def test_version_comes_from_pyproject() -> None:
