@@ -1,5 +1,6 @@
 """``python -m bench``: the JERP benchmark, and as root the local stack's (``bench.stack_bench``:
-deploy by phase, greeting throughput, change-to-traffic latency, scale, re-deploy)."""
+deploy by phase, greeting throughput, change-to-traffic latency, scale, re-deploy), unless
+``--no-dataplane`` is given."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from bench.jerp_bench import main
 
 
 def run_all(argv: list[str]) -> int:
-    if os.geteuid() != 0:
+    # --no-dataplane skips the stack benchmark too: it deploys a data plane of its own.
+    if os.geteuid() != 0 or "--no-dataplane" in argv:
         return main(argv)
     # The stack benchmark deploys its own stack and runs the data-plane throughput on it.
     code = main(["--no-dataplane", *argv])
