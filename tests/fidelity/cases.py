@@ -198,11 +198,11 @@ CASES: tuple[Case, ...] = (
         "plan-health-check-interval-under-the-default-timeout",
         "tg-hc-defaults-http",
         "plan",
-        "health_check.interval = 5 with no timeout (AWS's HTTP default timeout is 6 s)",
+        "health_check = { interval = 5, timeout = 6 } (6 s is AWS's HTTP default timeout)",
         plan_error("at most health_check.interval", "ValidationError"),
         "ELBAPI/API_CreateTargetGroup.html (HealthCheckTimeoutSeconds); "
         "found by the deploy corpus: LocalStack refused it as AWS does",
-        variables={"health_check": {"interval": 5}},
+        variables={"health_check": {"interval": 5, "timeout": 6}},
     ),
     Case(
         "plan-health-check-interval-5-with-a-shorter-timeout-allowed",

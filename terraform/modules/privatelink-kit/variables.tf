@@ -198,10 +198,10 @@ variable "target_group_cross_zone" {
 variable "health_check" {
   type = object({
     path                = optional(string, "/healthz")
-    interval            = optional(number, 10)
-    timeout             = optional(number) # null: AWS's default, 6 s for HTTP checks
-    healthy_threshold   = optional(number, 3)
-    unhealthy_threshold = optional(number, 3)
+    interval            = optional(number, 5)
+    timeout             = optional(number, 4) # at most the interval (AWS's HTTP default, 6 s, is not)
+    healthy_threshold   = optional(number, 2)
+    unhealthy_threshold = optional(number, 2)
   })
   description = "HTTP health check of the JERP targets: path, interval (s), healthy and unhealthy thresholds. A target gets traffic after healthy_threshold passes in a row and loses it after unhealthy_threshold failures."
   default     = {}
@@ -216,18 +216,18 @@ variable "health_check" {
   }
   validation {
     condition     = var.health_check.interval >= 5 && var.health_check.interval <= 300 && floor(var.health_check.interval) == var.health_check.interval
-    error_message = "health_check.interval must be a whole number of seconds from 5 to 300 (AWS's range for HealthCheckIntervalSeconds), e.g. 10."
+    error_message = "health_check.interval must be a whole number of seconds from 5 to 300 (AWS's range for HealthCheckIntervalSeconds), e.g. 5 (the default) or 10."
   }
   validation {
     # ELBAPI/API_CreateTargetGroup.html (HealthCheckTimeoutSeconds: 2-120, HTTP default 6);
     # AWS refuses a timeout longer than the interval ("Health check timeout '6' must be
     # smaller than or equal to the interval '5'").
-    condition     = coalesce(var.health_check.timeout, 6) >= 2 && coalesce(var.health_check.timeout, 6) <= 120 && coalesce(var.health_check.timeout, 6) <= var.health_check.interval
-    error_message = "health_check.timeout must be 2-120 s and at most health_check.interval (AWS refuses a longer timeout; unset, it is AWS's 6 s, so an interval under 6 needs an explicit timeout, e.g. { interval = 5, timeout = 4 })."
+    condition     = var.health_check.timeout >= 2 && var.health_check.timeout <= 120 && var.health_check.timeout <= var.health_check.interval
+    error_message = "health_check.timeout must be 2-120 s and at most health_check.interval (AWS refuses a longer timeout), e.g. { interval = 5, timeout = 4 } (the default) or { interval = 10, timeout = 6 }."
   }
   validation {
     condition     = alltrue([for t in [var.health_check.healthy_threshold, var.health_check.unhealthy_threshold] : t >= 2 && t <= 10 && floor(t) == t])
-    error_message = "health_check.healthy_threshold and unhealthy_threshold must be whole numbers from 2 to 10 (AWS's range for HealthyThresholdCount and UnhealthyThresholdCount), e.g. 3."
+    error_message = "health_check.healthy_threshold and unhealthy_threshold must be whole numbers from 2 to 10 (AWS's range for HealthyThresholdCount and UnhealthyThresholdCount), e.g. 2 (the default) or 3."
   }
 }
 

@@ -87,10 +87,10 @@ variable "target_group_cross_zone" {
 variable "health_check" {
   type = object({
     path                = optional(string, "/healthz")
-    interval            = optional(number, 10)
-    timeout             = optional(number)
-    healthy_threshold   = optional(number, 3)
-    unhealthy_threshold = optional(number, 3)
+    interval            = optional(number, 5)
+    timeout             = optional(number, 4) # at most the interval (AWS's HTTP default, 6 s, is not)
+    healthy_threshold   = optional(number, 2)
+    unhealthy_threshold = optional(number, 2)
   })
   description = "HTTP health check of the JERP targets (interval 5-300 s, thresholds 2-10)."
   default     = {}

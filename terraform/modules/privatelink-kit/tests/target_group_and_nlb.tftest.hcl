@@ -33,8 +33,8 @@ run "defaults_are_the_seed_and_awss" {
     error_message = "by default the target group follows the NLB's cross-zone, drains 30 s and sends no PROXY header"
   }
   assert {
-    condition     = output.target_group_attributes.health_check.path == "/healthz" && output.target_group_attributes.health_check.interval == 10 && output.target_group_attributes.health_check.healthy_threshold == 3 && output.target_group_attributes.health_check.unhealthy_threshold == 3
-    error_message = "the default health check is JERP's /healthz every 10 s, 3 to flip either way"
+    condition     = output.target_group_attributes.health_check.path == "/healthz" && output.target_group_attributes.health_check.interval == 5 && output.target_group_attributes.health_check.timeout == 4 && output.target_group_attributes.health_check.healthy_threshold == 2 && output.target_group_attributes.health_check.unhealthy_threshold == 2
+    error_message = "the default health check is JERP's /healthz every 5 s with a 4 s timeout, 2 to flip either way (AWS's fastest)"
   }
   assert {
     condition     = output.jerp_proxy_protocol == "off" && output.nlb_security_group_id == null
@@ -160,7 +160,7 @@ run "health_check_interval_15_allowed_since_2022" {
 run "health_check_interval_under_awss_default_timeout" {
   command = plan
   variables {
-    health_check = { interval = 5 }
+    health_check = { interval = 5, timeout = 6 }
   }
   expect_failures = [var.health_check]
 }
