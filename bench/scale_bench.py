@@ -5,19 +5,30 @@ one subnet in an AZ of the service and an interface endpoint (``pendingAcceptanc
 until the data plane has placed every endpoint ENI; then accept them all in one
 ``AcceptVpcEndpointConnections`` call and time until every ENI listens on the listener port
 in its namespace (``/proc/thread-self/net/tcp`` read from inside each namespace, so a sweep over
-100 namespaces takes milliseconds and spawns nothing). Then count the data plane's processes
-(the daemon, what it records, and their children) and their memory (RSS sum, and PSS, which
-shares the pages of e.g. 100 dnsmasq fairly), subtract the figures from before, and delete it
-all again before the next size.
+100 namespaces takes milliseconds and spawns nothing; swept every ``SWEEP_S`` once the
+endpoints are available). The plug-in keeps
+an accepted endpoint ``pending`` for ``PENDING_S`` before ``available`` (AWS's
+pendingAcceptance -> pending -> available); the moment it turns ``available`` is taken from the
+plug-in's change notice, so the data plane's own part (available -> every ENI listening) is
+reported apart from the total. Then count the data plane's processes (the daemon, what it
+records, and their children) and their memory, subtract the figures from before, and delete it
+all again before the next size. Memory per endpoint, three ways (``/proc/<pid>/smaps_rollup``):
+
+- RSS: resident pages, shared ones (libraries, the dnsmasq binary) counted in every process;
+- PSS: each shared page divided among the processes that map it;
+- USS: private pages only (Private_Clean + Private_Dirty), what one more endpoint really costs:
+  the memory freed if its processes went away.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import socket
 import threading
 import time
+import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +40,10 @@ SIZES = (1, 20, 100)
 CLONE_NEWNET = 0x40000000
 PLACE_DEADLINE_S = 300.0
 CONVERGE_DEADLINE_S = 60.0
+# A sweep of 100 namespaces costs milliseconds of CPU on a machine the data plane shares; a
+# coarser poll would inflate the figure (by up to the interval).
+SWEEP_S = 0.05
+CHANGES_ROUTE = "/_jerp/changes"
 FIRST_OCTET = 10
 SECOND_OCTET_BASE = 100  # consumer VPCs 10.100.0.0/16 .. 10.199.0.0/16
 
@@ -86,6 +101,20 @@ class Footprint:
     processes: int
     rss_kb: int
     pss_kb: int
+    uss_kb: int
+
+
+def parse_smaps_rollup(text: str) -> tuple[int, int, int]:
+    """(RSS, PSS, USS) in kB from ``/proc/<pid>/smaps_rollup``; USS is the private pages
+    (Private_Clean + Private_Dirty)."""
+    fields: dict[str, int] = {}
+    for line in text.splitlines():
+        name, _, rest = line.partition(":")
+        parts = rest.split()
+        if len(parts) == 2 and parts[1] == "kB" and parts[0].isdigit():
+            fields[name] = int(parts[0])
+    private = fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)
+    return fields.get("Rss", 0), fields.get("Pss", 0), private
 
 
 def _children() -> dict[int, list[int]]:
@@ -102,17 +131,11 @@ def _children() -> dict[int, list[int]]:
     return tree
 
 
-def _memory_kb(pid: int) -> tuple[int, int]:
-    rss = pss = 0
+def _memory_kb(pid: int) -> tuple[int, int, int]:
     try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Rss:"):
-                rss = int(line.split()[1])
-            elif line.startswith("Pss:"):
-                pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
+        return parse_smaps_rollup(Path(f"/proc/{pid}/smaps_rollup").read_text())
+    except OSError:  # exited meanwhile
+        return 0, 0, 0
 
 
 def footprint(state_dir: Path) -> Footprint:
@@ -129,11 +152,58 @@ def footprint(state_dir: Path) -> Footprint:
         if pid not in seen:
             seen.add(pid)
             stack.extend(tree.get(pid, []))
-    rss = pss = 0
+    rss = pss = uss = 0
     for pid in seen:
-        r, p = _memory_kb(pid)
-        rss, pss = rss + r, pss + p
-    return Footprint(len(seen), rss, pss)
+        r, p, u = _memory_kb(pid)
+        rss, pss, uss = rss + r, pss + p, uss + u
+    return Footprint(len(seen), rss, pss, uss)
+
+
+# --------------------------------------------------------------------------- availability
+
+
+def _generation(url: str, after: int | None = None, hold_s: float = 10.0) -> int:
+    query = "" if after is None else f"?after={after}&timeout={hold_s:g}"
+    with urllib.request.urlopen(url + CHANGES_ROUTE + query, timeout=hold_s + 10) as answer:
+        return int(json.loads(answer.read())["generation"])
+
+
+class AvailableClock:
+    """When accepted endpoints turn ``available``, from the plug-in's change notice.
+
+    Nothing else changes EC2/ELBv2 during a measurement, so after the generation read before
+    the accept (``before``) comes one change for the accept call itself, then one per endpoint
+    as the plug-in moves it from ``pending`` to ``available``: the first change past
+    ``before + 1`` marks the moment. Long-polled in a thread, so it loads nothing while the
+    data plane works.
+    """
+
+    def __init__(self, url: str, before: int, deadline_s: float) -> None:
+        self.url = url
+        self.before = before
+        self.deadline_s = deadline_s
+        self.at: float | None = None
+        self.error: str | None = None
+        self._thread = threading.Thread(target=self._watch, name="available-clock", daemon=True)
+
+    def start(self) -> AvailableClock:
+        self._thread.start()
+        return self
+
+    def _watch(self) -> None:
+        seen = self.before
+        end = time.monotonic() + self.deadline_s
+        try:
+            while seen < self.before + 2 and (left := end - time.monotonic()) > 0:
+                seen = _generation(self.url, seen, hold_s=min(10.0, left))
+            if seen >= self.before + 2:
+                self.at = time.monotonic()
+        except (OSError, ValueError, KeyError) as exc:
+            self.error = f"{type(exc).__name__}: {exc}"
+
+    def wait(self) -> float | None:
+        self._thread.join(timeout=self.deadline_s + 15)
+        return self.at
 
 
 # --------------------------------------------------------------------------- one size
@@ -196,7 +266,7 @@ def _eni_targets(
 def measure_size(
     settings: Any, outputs: dict[str, Any], ec2: Any, n: int, before: Footprint
 ) -> dict[str, Any]:
-    from harness.processes import wait_for
+    from harness.processes import wait_for, wait_until
 
     service_id = str(outputs["endpoint_service_id"])
     [config] = ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[service_id])[
@@ -223,17 +293,49 @@ def measure_size(
                 f"{len(early)} pending endpoints already listen before acceptance",
                 hint="a pending endpoint must carry no traffic (planner._endpoint_listeners)",
             )
+        before_accept = _generation(settings.localstack_url)
+        clock = AvailableClock(settings.localstack_url, before_accept, CONVERGE_DEADLINE_S)
+        clock.start()
         started = time.monotonic()
         ec2.accept_vpc_endpoint_connections(
             ServiceId=service_id, VpcEndpointIds=[c.endpoint_id for c in consumers]
         )
         accept_call_s = time.monotonic() - started
-        wait_for(
+
+        def listeners() -> int:
+            # Nothing listens before the endpoints are available (checked above for pending
+            # ones): no sweep until then, so the bench takes no CPU from the data plane while
+            # it waits.
+            return 0 if clock.at is None else len(listening(targets))
+
+        wait_until(
             f"all {n} accepted endpoints to listen",
-            lambda: len(listening(targets)) == len(targets),
+            listeners,
+            lambda count: count == len(targets),
             CONVERGE_DEADLINE_S,
+            poll_s=SWEEP_S,
+            show=lambda count: f"{count} of {len(targets)} listening",
         )
-        converged_s = time.monotonic() - started
+        converged_at = time.monotonic()
+        available_at = clock.wait()
+        if available_at is None:
+            raise HarnessError(
+                f"the plug-in's change notice did not tell when the endpoints became available"
+                f" ({clock.error or 'no change seen'})",
+                hint="is the plug-in of this checkout installed (`python -m harness localstack"
+                " install`)?",
+            )
+        states = {
+            ep["State"]
+            for ep in ec2.describe_vpc_endpoints(VpcEndpointIds=[c.endpoint_id for c in consumers])[
+                "VpcEndpoints"
+            ]
+        }
+        if states != {"available"}:
+            raise HarnessError(
+                f"endpoints listen while in states {sorted(states)}",
+                hint="only an available endpoint carries traffic (planner._endpoint_listeners)",
+            )
         after = footprint(settings.state_dir)
     finally:
         _delete(ec2, consumers)
@@ -241,12 +343,15 @@ def measure_size(
         "endpoints": n,
         "created_and_placed_s": round(placed_s, 2),
         "accept_call_s": round(accept_call_s, 3),
-        "converged_after_accept_s": round(converged_s, 3),
+        "available_after_accept_s": round(available_at - started, 3),
+        "converged_after_accept_s": round(converged_at - started, 3),
+        "dataplane_after_available_s": round(converged_at - available_at, 3),
         "processes": after.processes,
         "processes_added": after.processes - before.processes,
         "rss_mb": round(after.rss_kb / 1024, 1),
         "rss_per_endpoint_mb": round((after.rss_kb - before.rss_kb) / 1024 / n, 2),
         "pss_per_endpoint_mb": round((after.pss_kb - before.pss_kb) / 1024 / n, 2),
+        "uss_per_endpoint_mb": round((after.uss_kb - before.uss_kb) / 1024 / n, 2),
     }
 
 
@@ -280,13 +385,22 @@ def run(
 def format_report(rows: list[dict[str, Any]]) -> str:
     lines = [
         "scale: consumer VPCs with an endpoint each, accepted in one call",
-        f"  {'endpoints':>9} {'converge s':>10} {'+procs':>7} {'RSS MB/ep':>10} {'PSS MB/ep':>10}"
-        f" {'placed s':>9}",
+        f"  {'endpoints':>9} {'converge s':>10} {'avail s':>8} {'own s':>6} {'+procs':>7}"
+        f" {'RSS MB/ep':>10} {'PSS MB/ep':>10} {'USS MB/ep':>10} {'placed s':>9}",
     ]
     for r in rows:
         lines.append(
-            f"  {r['endpoints']:>9} {r['converged_after_accept_s']:>10.2f} "
-            f"{r['processes_added']:>7} {r['rss_per_endpoint_mb']:>10.2f} "
-            f"{r['pss_per_endpoint_mb']:>10.2f} {r['created_and_placed_s']:>9.1f}"
+            f"  {r['endpoints']:>9} {r['converged_after_accept_s']:>10.2f}"
+            f" {r['available_after_accept_s']:>8.2f} {r['dataplane_after_available_s']:>6.2f}"
+            f" {r['processes_added']:>7} {r['rss_per_endpoint_mb']:>10.2f}"
+            f" {r['pss_per_endpoint_mb']:>10.2f} {r['uss_per_endpoint_mb']:>10.2f}"
+            f" {r['created_and_placed_s']:>9.1f}"
         )
+    lines += [
+        "  converge: accept call -> every ENI listens; avail: accept -> the plug-in's pending ->"
+        " available;",
+        "  own: the data plane's part (available -> every ENI listens). Memory added per endpoint:",
+        "  RSS counts shared pages in every process, PSS shares them out, USS is private pages"
+        " only.",
+    ]
     return "\n".join(lines)

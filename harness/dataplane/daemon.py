@@ -41,7 +41,6 @@ from harness.dataplane.state import (
     state_path,
     write_state,
 )
-from harness.dataplane.topology import Topology
 from harness.errors import DataPlaneError, HarnessError, WaitTimeout
 from harness.lifecycle import log_tail
 from harness.processes import ProcessId, wait_for
@@ -150,15 +149,9 @@ def serve(
     wake = threading.Event()
     stop.wakes.append(wake)
     reader = TopologyReader(AwsClients.from_settings(settings))
-    # Where a pass spends its time (in the state file, for `make bench` and for profiling).
+    # Where a pass spends its time (in the state file, for `make bench` and for profiling):
+    # the reconciler's phases and the whole pass.
     timing: dict[str, float] = {}
-
-    def read() -> Topology:
-        started = time.monotonic()
-        try:
-            return reader.read()
-        finally:
-            timing["read_s"] = round(time.monotonic() - started, 4)
 
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
@@ -167,7 +160,7 @@ def serve(
     plane = DataPlane(
         settings.state_dir,
         env_id,
-        read,
+        reader.read,
         http_reporter(settings.localstack_url),
         python=jerp_python,
     )
@@ -185,6 +178,8 @@ def serve(
             try:
                 changes = plane.reconcile()
                 plane.last_error = None
+                timing.clear()
+                timing.update(plane.timing)
                 timing["pass_s"] = round(time.monotonic() - started, 4)
                 for change in changes:
                     print(f"{time.strftime('%H:%M:%S')} {change}", flush=True)

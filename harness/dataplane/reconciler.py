@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from harness.dataplane.diff import AppliedState, plan_changes
+from harness.dataplane.diff import AppliedState, Changes, plan_changes
 from harness.dataplane.dnsmasq import Resolver
 from harness.dataplane.firewall import apply_ruleset
 from harness.dataplane.haproxy import HAProxy, ServerStatus
@@ -77,6 +77,18 @@ class DataPlane(Lifecycle):
         self.reconciled_at: float | None = None
         self.topology: Topology | None = None
         self.report_error: str | None = None
+        # Seconds per phase of the last pass (``read_s``, ``namespaces_s`` ...): where a pass
+        # spends its time, in the state file for the benchmarks.
+        self.timing: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def _phase(self, name: str) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - started
+            self.timing[f"{name}_s"] = round(self.timing.get(f"{name}_s", 0.0) + spent, 4)
 
     # -- lifecycle
 
@@ -113,51 +125,84 @@ class DataPlane(Lifecycle):
 
     def reconcile(self) -> list[str]:
         """Converge once; returns what was changed (empty when already converged)."""
-        topology = self.source()
+        self.timing = {}
+        with self._phase("read"):
+            topology = self.source()
         self.topology = topology
-        statuses = self.haproxy.server_status() if self.haproxy.running() else []
-        previous = self.desired
-        up = node_health(previous, statuses) if previous else {}
-        desired = plan(topology, self.env_id, up)
+        with self._phase("plan"):
+            statuses = self.haproxy.server_status() if self.haproxy.running() else []
+            previous = self.desired
+            up = node_health(previous, statuses) if previous else {}
+            desired = plan(topology, self.env_id, up)
+            diff = plan_changes(self.applied, desired, list_namespaces())
         changes: list[str] = []
-        diff = plan_changes(self.applied, desired, list_namespaces())
+        changes += self._apply_namespaces(desired, diff)
+        with self._phase("dns"):
+            changes += self._apply_dns(desired)
+        with self._phase("jerp"):
+            changes += self._apply_jerps(desired)
+        with self._phase("relays"):
+            changes += self._apply_relays(desired)
+        with self._phase("haproxy"):
+            if diff.create_hosts and self.haproxy.running():
+                # Listeners bound in a namespace that was re-made must bind again.
+                self.haproxy.stop()
+            if self.haproxy.apply(desired.proxies):
+                changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
+
+        self.desired = desired
+        with self._phase("report"):
+            self._report_health(statuses)
+        self.last_changes = changes
+        self.reconciled_at = time.time()
+        return changes
+
+    def _apply_namespaces(self, desired: DesiredState, diff: Changes) -> list[str]:
+        """Routers, hosts and their security-group rulesets, as ``diff`` says."""
+        changes: list[str] = []
         routers = dict(self.applied.routers)
         hosts = dict(self.applied.hosts)
         rulesets = dict(self.applied.rulesets)
 
-        for ns in diff.delete_hosts:
-            self._stop_jerp_in(ns)
-            delete_namespace(ns)
-            hosts.pop(ns, None)
-            rulesets.pop(ns, None)
-            changes.append(f"deleted host namespace {ns}")
-        for ns in diff.delete_routers:
-            resolver = self.resolvers.pop(ns, None)
-            if resolver:
-                resolver.stop()
-            delete_namespace(ns)
-            routers.pop(ns, None)
-            changes.append(f"deleted router namespace {ns}")
-        for ns in diff.create_routers:
-            delete_namespace(ns)  # a half-made one from an interrupted pass
-            create_router(desired.routers[ns])
-            routers[ns] = desired.routers[ns]
-            changes.append(f"created router namespace {ns}")
-        for ns in diff.create_hosts:
-            delete_namespace(ns)
-            create_host(desired.hosts[ns])
-            hosts[ns] = desired.hosts[ns]
-            changes.append(f"created host namespace {ns}")
-        for ns in diff.apply_rulesets:
-            apply_ruleset(ns, desired.rulesets[ns])
-            rulesets[ns] = desired.rulesets[ns]
-            changes.append(f"applied security groups in {ns}")
-        for ns in diff.clear_rulesets:
-            run(ns_exec(ns, ["nft", "delete", "table", "inet", "jerp_sg"]), check=False)
-            rulesets.pop(ns, None)
-            changes.append(f"cleared security groups in {ns}")
+        with self._phase("namespaces"):
+            for ns in diff.delete_hosts:
+                self._stop_jerp_in(ns)
+                delete_namespace(ns)
+                hosts.pop(ns, None)
+                rulesets.pop(ns, None)
+                changes.append(f"deleted host namespace {ns}")
+            for ns in diff.delete_routers:
+                resolver = self.resolvers.pop(ns, None)
+                if resolver:
+                    resolver.stop()
+                delete_namespace(ns)
+                routers.pop(ns, None)
+                changes.append(f"deleted router namespace {ns}")
+            for ns in diff.create_routers:
+                delete_namespace(ns)  # a half-made one from an interrupted pass
+                create_router(desired.routers[ns])
+                routers[ns] = desired.routers[ns]
+                changes.append(f"created router namespace {ns}")
+            for ns in diff.create_hosts:
+                delete_namespace(ns)
+                create_host(desired.hosts[ns])
+                hosts[ns] = desired.hosts[ns]
+                changes.append(f"created host namespace {ns}")
+        with self._phase("nft"):
+            for ns in diff.apply_rulesets:
+                apply_ruleset(ns, desired.rulesets[ns])
+                rulesets[ns] = desired.rulesets[ns]
+                changes.append(f"applied security groups in {ns}")
+            for ns in diff.clear_rulesets:
+                run(ns_exec(ns, ["nft", "delete", "table", "inet", "jerp_sg"]), check=False)
+                rulesets.pop(ns, None)
+                changes.append(f"cleared security groups in {ns}")
         self.applied = AppliedState(routers, hosts, rulesets)
+        return changes
 
+    def _apply_dns(self, desired: DesiredState) -> list[str]:
+        """One dnsmasq per VPC router namespace, serving that VPC's names."""
+        changes = []
         for ns, spec in desired.routers.items():
             resolver = self.resolvers.get(ns)
             if resolver is None:
@@ -167,8 +212,14 @@ class DataPlane(Lifecycle):
                 self.resolvers[ns] = resolver
             if resolver.update(desired.dns_for(ns)):
                 changes.append(f"updated DNS in {ns}")
+        return changes
 
-        # JERP first: health checks of a new listener then find their targets serving.
+    def _apply_jerps(self, desired: DesiredState) -> list[str]:
+        """JERP on every running instance; waits until the new ones listen.
+
+        Before HAProxy: health checks of a new listener then find their targets serving.
+        """
+        changes = []
         for instance_id in [i for i in self.jerps if i not in desired.jerps]:
             self.jerps.pop(instance_id).stop()
             changes.append(f"stopped JERP on {instance_id}")
@@ -193,18 +244,6 @@ class DataPlane(Lifecycle):
                     lambda: all(not j.running() or self._is_listening(j.spec) for j in started),
                     JERP_START_TIMEOUT_S,
                 )
-
-        changes += self._apply_relays(desired)
-        if diff.create_hosts and self.haproxy.running():
-            # Listeners bound in a namespace that was re-made must bind again.
-            self.haproxy.stop()
-        if self.haproxy.apply(desired.proxies):
-            changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
-
-        self.desired = desired
-        self._report_health(statuses)
-        self.last_changes = changes
-        self.reconciled_at = time.time()
         return changes
 
     def _apply_relays(self, desired: DesiredState) -> list[str]:

@@ -20,7 +20,8 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
      "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
      "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...],
      "follow": "change-notice" | "polling (<why>)",
-     "pass_timing": {"read_s": <last topology read>, "pass_s": <last whole pass>},
+     "pass_timing": {"read_s": <topology read>, "<phase>_s": ..., "pass_s": <whole pass>}
+                    (the last successful pass, by phase: DataPlane.timing),
      "pass_started_at": <epoch when the pass this state reports began>}
 """
 
