@@ -13,7 +13,7 @@ HARNESS := $(PY) -m harness
 TEST_WORKERS ?= 3
 export STACK
 
-.PHONY: help venv preflight debian-packages-deploy debian-packages-test lint fmt test test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean
+.PHONY: help venv preflight debian-packages-deploy debian-packages-test lint fmt test test-container test-fast deploy plan check destroy status graph exec dev dev-down serve bench wheelhouse harness-image clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -47,6 +47,12 @@ test: debian-packages-test venv ## Preflight, lint, then the whole pytest suite 
 	$(PY) -m harness lint
 	$(PY) -m harness localstack install
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
+
+# The same suite with every LocalStack the tests start in a container (docker/localstack.Dockerfile's
+# image; needs Docker, or root with docker.io). The LocalStack tests then share one engine and
+# run one at a time, so it takes longer than `make test`; CI runs both (.github/workflows).
+test-container: ## `make test` with LOCALSTACK_MODE=container (LocalStack in Docker)
+	LOCALSTACK_MODE=container $(MAKE) test
 
 test-fast: venv ## Unit tests only (no LocalStack, no root)
 	$(PY) -m pytest -m 'not integration and not e2e and not docker and not root'

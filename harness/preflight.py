@@ -234,7 +234,8 @@ def check_localstack_python(settings: HarnessSettings, os_release: dict[str, str
 
 def check_port(settings: HarnessSettings) -> list[Finding]:
     """LocalStack's port is free, or held by the LocalStack this state directory recorded
-    (which deploy adopts)."""
+    (which deploy adopts): its process, or in container mode its running container (whose
+    LocalStack, or Docker's port publisher, holds the port)."""
     from harness.controlplane import localstack
 
     if settings.localstack_endpoint:
@@ -247,13 +248,19 @@ def check_port(settings: HarnessSettings) -> list[Finding]:
             return []
         except OSError:
             pass
-    record = settings.state_dir / localstack.RECORD
     try:
-        ours = ProcessId.from_record(json.loads(record.read_text()))
+        record = json.loads((settings.state_dir / localstack.RECORD).read_text())
     except (OSError, ValueError):
-        ours = None
-    if ours is not None and ours.alive():
-        return []
+        record = None
+    if isinstance(record, dict) and "container" in record:
+        from harness.controlplane import localstack_container
+
+        if localstack_container.recorded_container_runs(settings, record):
+            return []
+    else:
+        ours = ProcessId.from_record(record)
+        if ours is not None and ours.alive():
+            return []
     return [
         Finding(
             f"port {host}:{port} for LocalStack is taken by another program",

@@ -28,7 +28,7 @@ from harness.packaging.docker_engine import DockerEngine
 from harness.preflight import Finding
 from harness.settings import HarnessSettings, load_settings
 from tests.docker_support import session_engine
-from tests.localstack_variants import running, settings_for
+from tests.localstack_variants import container_image, running, settings_for
 from tests.seed import seed_topology
 
 # Which tests share an xdist worker (`make test` runs the suite with -n N --dist loadgroup).
@@ -114,6 +114,18 @@ def localstack(
     with running(settings, request) as process:
         yield process
     assert health(process.url, timeout_s=1.0) is None, "LocalStack still answers after stop"
+
+
+@pytest.fixture(scope="session")
+def localstack_env(request: pytest.FixtureRequest, ls_settings: HarnessSettings) -> dict[str, str]:
+    """Settings for a LocalStack the harness starts itself (``deploy`` in process, or
+    ``python -m harness`` with the test's environment) in the run's ``LOCALSTACK_MODE``: none in
+    host mode; in container mode ``LOCALSTACK_IMAGE``, the image built for the session, since
+    the harness's own default needs a registry. The session's engine is in ``os.environ``
+    (``DOCKER_HOST``) while ``docker_engine`` lives, so the harness uses that engine too."""
+    if ls_settings.localstack_mode == "host":
+        return {}
+    return {"LOCALSTACK_IMAGE": container_image(ls_settings, request)}
 
 
 @pytest.fixture(scope="session")

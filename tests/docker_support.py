@@ -34,6 +34,9 @@ from harness.packaging.images import (
 )
 from harness.settings import REPO_ROOT
 
+# The official images that start without an auth token (from March 2026 the newer ones refuse).
+REGISTRY_VERSIONS = ("4.14.0",)
+
 NO_ENGINE = (
     "Run as root with Debian's docker.io and debootstrap installed (`sudo make test`), or start "
     "Docker and set DOCKER_HOST."
@@ -78,13 +81,42 @@ def engine_environment(engine: DockerEngine) -> Iterator[None]:
 
 
 def localstack_image(engine: DockerEngine, version: str, work: Path) -> str:
-    """``docker/localstack.Dockerfile`` built FROM a local stand-in for LocalStack's official
-    image (``docker/localstack-base.Dockerfile``: ``localstack-core`` ``version`` from PyPI in
-    the official layout, on a debootstrapped trixie), as no registry is reachable here.
+    """``docker/localstack.Dockerfile`` built FROM a LocalStack image with ``localstack-core``
+    ``version``: by default a local stand-in for LocalStack's official image
+    (``docker/localstack-base.Dockerfile``: that release from PyPI in the official layout, on a
+    debootstrapped trixie), as no registry is reachable here; with
+    ``JERP_LOCALSTACK_BASE=registry`` (CI on a runner with Docker Hub) the official
+    ``localstack/localstack:<version>`` itself, as users build it.
 
     The stand-in is built once per engine (its tag names the constraints and the Dockerfile it
     was built from); the derived image is rebuilt every session (Docker's layer cache makes that
     quick), so it always carries the plug-in as it is now."""
+    base = _localstack_base(engine, version, work)
+    return docker_build(
+        engine,
+        PLUGIN_DIR,
+        f"jerp-localstack:test-{version}",
+        dockerfile=DOCKER_DIR / "localstack.Dockerfile",
+        build_args={"LOCALSTACK_IMAGE": base},
+    )
+
+
+def _localstack_base(engine: DockerEngine, version: str, work: Path) -> str:
+    source = os.environ.get("JERP_LOCALSTACK_BASE", "local")
+    if source == "registry":
+        if version not in REGISTRY_VERSIONS:
+            raise PrerequisiteError(
+                f"localstack/localstack:{version} does not start without an auth token",
+                hint=f"set LOCALSTACK_VERSION to one of {', '.join(REGISTRY_VERSIONS)} with "
+                "JERP_LOCALSTACK_BASE=registry, or unset JERP_LOCALSTACK_BASE (local base)",
+            )
+        return f"localstack/localstack:{version}"
+    if source != "local":
+        raise PrerequisiteError(
+            f"JERP_LOCALSTACK_BASE={source!r} is neither 'local' nor 'registry'",
+            hint="'local' (default) builds LocalStack's base with debootstrap; 'registry' "
+            "uses localstack/localstack:<LOCALSTACK_VERSION> from Docker Hub",
+        )
     constraints = CONSTRAINTS_BY_VERSION[version]
     recipe = constraints.read_bytes() + (DOCKER_DIR / "localstack-base.Dockerfile").read_bytes()
     digest = hashlib.sha256(recipe).hexdigest()[:8]
@@ -101,13 +133,7 @@ def localstack_image(engine: DockerEngine, version: str, work: Path) -> str:
                 "UV_VERSION": _pinned("uv"),
             },
         )
-    return docker_build(
-        engine,
-        PLUGIN_DIR,
-        f"jerp-localstack:test-{version}",
-        dockerfile=DOCKER_DIR / "localstack.Dockerfile",
-        build_args={"LOCALSTACK_IMAGE": base},
-    )
+    return base
 
 
 def _pinned(package: str) -> str:

@@ -100,6 +100,23 @@ def test_taken_localstack_port_is_reported_unless_our_recorded_localstack_holds_
         assert preflight.check_port(settings) == []
 
 
+def test_taken_port_with_a_recorded_container_whose_engine_is_gone_is_reported(
+    tmp_path: Path,
+) -> None:
+    """A container record only excuses the port while that container runs (the positive case,
+    a running container, is tests/e2e/test_recovery.py in container mode)."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = int(busy.getsockname()[1])
+        settings = _settings(tmp_path, LOCALSTACK_PORT=port)
+        settings.state_dir.mkdir(parents=True)
+        record = {"container": "0" * 64, "docker_host": f"unix://{tmp_path}/gone.sock"}
+        (settings.state_dir / localstack.RECORD).write_text(json.dumps(record))
+        (finding,) = preflight.check_port(settings)
+    assert f"127.0.0.1:{port}" in finding.what
+
+
 def test_provider_from_a_filesystem_mirror_named_by_the_cli_config(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -61,6 +61,9 @@ class LocalStackContainer(Lifecycle):
         self.ready_timeout_s = ready_timeout_s
         self.container_id: str | None = None
         self._container: object | None = None
+        # Set by start_detached: where to record the container as soon as it exists, so a
+        # harness killed while LocalStack starts leaves a container the next command removes.
+        self.record_path: Path | None = None
 
     def _env(self, gateway: str) -> dict[str, str]:
         return {
@@ -99,10 +102,12 @@ class LocalStackContainer(Lifecycle):
         self._container = container
         wrapped = container.get_wrapped_container()
         self.container_id = str(wrapped.id)
+        self._write_record(ready=False)
         deadline = time.monotonic() + self.ready_timeout_s
         while True:
             doc = health(self.url, timeout_s=1.0)
             if doc and doc.get("services"):
+                self._write_record(ready=True)
                 return self
             wrapped.reload()
             if wrapped.status in ("exited", "dead"):
@@ -122,6 +127,18 @@ class LocalStackContainer(Lifecycle):
                     hint="read its log above",
                 )
             time.sleep(0.5)
+
+    def _write_record(self, ready: bool) -> None:
+        if self.record_path is None or self.container_id is None:
+            return
+        record = {
+            "container": self.container_id,
+            "url": self.url,
+            "docker_host": self.engine.host,
+            "engine_owned": self.engine.owned,
+            "ready": ready,
+        }
+        self.record_path.write_text(json.dumps(record))
 
     def stop(self) -> None:
         if self.container_id is not None:
@@ -152,25 +169,47 @@ def start_detached(settings: HarnessSettings, record_path: Path) -> str:
     ``record_path``; ``stop_detached`` removes it (and stops our own engine, if we started
     one)."""
     engine = DockerEngine(settings.state_dir).start()
+    container = LocalStackContainer(settings, engine)
+    container.record_path = record_path
     try:
-        container = LocalStackContainer(settings, engine).start()
+        container.start()
     except BaseException:
         engine.stop()
         raise
-    record = {
-        "container": container.container_id,
-        "url": container.url,
-        "docker_host": engine.host,
-        "engine_owned": engine.owned,
-    }
-    record_path.write_text(json.dumps(record))
     return container.url
 
 
-def stop_detached(settings: HarnessSettings, record: dict[str, object]) -> None:
-    engine = DockerEngine(settings.state_dir, existing_host=str(record.get("docker_host") or ""))
+def _recorded_engine(settings: HarnessSettings, record: dict[str, object]) -> DockerEngine | None:
+    """The engine the record names (not the caller's DOCKER_HOST: a later command may have
+    none), or None when it no longer answers, and the container is gone with it."""
+    host = str(record.get("docker_host") or "")
+    engine = DockerEngine(settings.state_dir, existing_host=host)
     if not engine.answers():
-        return  # the engine is gone, and the container with it
+        return None
+    engine.host = host
+    return engine
+
+
+def recorded_container_runs(settings: HarnessSettings, record: dict[str, object]) -> bool:
+    """Whether the container ``start_detached`` recorded is still running."""
+    engine = _recorded_engine(settings, record)
+    if engine is None:
+        return False
+    probe = subprocess.run(
+        ["docker", "inspect", "--format", "{{.State.Running}}", str(record["container"])],
+        env=engine.subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    return probe.returncode == 0 and probe.stdout.strip() == "true"
+
+
+def stop_detached(settings: HarnessSettings, record: dict[str, object]) -> None:
+    engine = _recorded_engine(settings, record)
+    if engine is None:
+        return
     remove_container(engine, str(record["container"]))
     if record.get("engine_owned"):
         engine.stop_own()

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from harness.controlplane.aws import AwsClients
-from harness.controlplane.localstack import LocalStackProcess
 from harness.controlplane.terraform import Terraform
 from harness.settings import REPO_ROOT, load_settings
 from tests.conftest import free_port
+from tests.localstack_variants import running
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,9 @@ def _in_any(address: str, cidrs: list[str]) -> bool:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("local-stack")
     port = free_port()
     settings = load_settings(
@@ -54,7 +56,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     tf = Terraform(STACK_DIR, env=env, state_path=tmp / "terraform.tfstate")
     clients = AwsClients.from_settings(settings)
     timings: dict[str, float] = {}
-    with LocalStackProcess(settings) as localstack:
+    # Its own LocalStack, of the run's LOCALSTACK_MODE (a fresh one: the applies leave state).
+    with running(settings, request) as localstack:
         tf.init()
         applied = False
         try:

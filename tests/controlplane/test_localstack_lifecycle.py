@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from harness.controlplane import localstack
+from harness.controlplane.localstack_container import LocalStackContainer
 from harness.errors import LocalStackError, PrerequisiteError
 from harness.processes import ProcessId
 from harness.settings import HarnessSettings, load_settings
@@ -175,8 +176,11 @@ def test_stop_detached_removes_localstack_files(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 def test_s3_objects_are_stored_under_the_state_directory(
-    localstack: localstack.LocalStackProcess, ls_settings: HarnessSettings
+    localstack: localstack.LocalStackProcess | LocalStackContainer, ls_settings: HarnessSettings
 ) -> None:
+    """Host mode: under the state directory (removed by destroy), not in the shared
+    /tmp/localstack-s3-storage. Container mode: inside the container (removed with it), so
+    neither place on the host has it."""
     s3 = boto3.client(
         "s3",
         endpoint_url=localstack.url,
@@ -191,7 +195,11 @@ def test_s3_objects_are_stored_under_the_state_directory(
     s3.put_object(Bucket=bucket, Key="wheel.whl", Body=b"x" * 1024)
     try:
         store = ls_settings.state_dir / "localstack" / "s3"
-        assert any(bucket in str(p) for p in store.rglob("*")), f"no {bucket} under {store}"
+        in_store = any(bucket in str(p) for p in store.rglob("*"))
+        if isinstance(localstack, LocalStackContainer):
+            assert not in_store, f"the container wrote {bucket} to the host's {store}"
+        else:
+            assert in_store, f"no {bucket} under {store}"
         shared = Path(tempfile.gettempdir()) / "localstack-s3-storage"
         assert not any(bucket in str(p) for p in shared.rglob("*"))
     finally:

@@ -20,13 +20,16 @@ from tests.conftest import free_port
 
 
 @pytest.fixture(scope="session")
-def e2e_settings(tmp_path_factory: pytest.TempPathFactory) -> HarnessSettings:
+def e2e_settings(
+    tmp_path_factory: pytest.TempPathFactory, localstack_env: dict[str, str]
+) -> HarnessSettings:
     state = tmp_path_factory.mktemp("e2e-state")
     return load_settings(
         STACK="local",
         HARNESS_STATE_DIR=str(state),
         LOCALSTACK_PORT=int(os.environ.get("E2E_LOCALSTACK_PORT", free_port())),
         LOCALSTACK_ENDPOINT=None,
+        **localstack_env,
     )
 
 

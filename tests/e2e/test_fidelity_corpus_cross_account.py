@@ -26,11 +26,12 @@ DEPLOY_TIMEOUT_S = 600.0
 class CrossAccountHarness:
     """``python -m harness <command>`` with STACK=local-cross-account, as `make` runs it."""
 
-    def __init__(self, state_dir: Path, port: int) -> None:
+    def __init__(self, state_dir: Path, port: int, localstack_env: dict[str, str]) -> None:
         self.state_dir = state_dir
         self.port = port
         self.env = {
             **{k: v for k, v in os.environ.items() if k != "LOCALSTACK_ENDPOINT"},
+            **localstack_env,
             "STACK": "local-cross-account",
             "HARNESS_STATE_DIR": str(state_dir),
             "LOCALSTACK_PORT": str(port),
@@ -50,8 +51,12 @@ class CrossAccountHarness:
 
 
 @pytest.fixture(scope="module")
-def cross_account(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CrossAccountHarness]:
-    harness = CrossAccountHarness(tmp_path_factory.mktemp("xacct-state"), free_port())
+def cross_account(
+    tmp_path_factory: pytest.TempPathFactory, localstack_env: dict[str, str]
+) -> Iterator[CrossAccountHarness]:
+    harness = CrossAccountHarness(
+        tmp_path_factory.mktemp("xacct-state"), free_port(), localstack_env
+    )
     try:
         code, out = harness.run("deploy")
         assert code == 0, f"STACK=local-cross-account deploy failed:\n{out[-4000:]}"

@@ -29,12 +29,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
-def corpus_settings(tmp_path_factory: pytest.TempPathFactory) -> HarnessSettings:
+def corpus_settings(
+    tmp_path_factory: pytest.TempPathFactory, localstack_env: dict[str, str]
+) -> HarnessSettings:
     return load_settings(
         STACK="local",
         HARNESS_STATE_DIR=str(tmp_path_factory.mktemp("corpus-state")),
         LOCALSTACK_PORT=int(os.environ.get("E2E_CORPUS_LOCALSTACK_PORT", free_port())),
         LOCALSTACK_ENDPOINT=None,
+        **localstack_env,
     )
 
 

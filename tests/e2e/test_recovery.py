@@ -46,10 +46,18 @@ def _namespaces() -> set[str]:
 class Harness:
     """``python -m harness <command>`` with its own state directory and LocalStack port."""
 
-    def __init__(self, state_dir: Path, port: int, log_dir: Path, temp_dir: Path) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        port: int,
+        log_dir: Path,
+        temp_dir: Path,
+        localstack_env: dict[str, str],
+    ) -> None:
         self.state_dir = state_dir
         self.env = {
             **{k: v for k, v in os.environ.items() if k != "LOCALSTACK_ENDPOINT"},
+            **localstack_env,
             "STACK": "local",
             "HARNESS_STATE_DIR": str(state_dir),
             "LOCALSTACK_PORT": str(port),
@@ -110,14 +118,38 @@ def _running_terraform(state_dir: Path, subcommand: str) -> ProcessId | None:
     return ident if subcommand.encode() in cmdline.split(b"\0") else None
 
 
+def _containers() -> set[str]:
+    """Every container of the engine the harness uses (the session's, through DOCKER_HOST)."""
+    out = subprocess.run(
+        ["docker", "ps", "--all", "--quiet", "--no-trunc"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(out.split())
+
+
+def _localstack_runs(recorded: dict[str, object]) -> Callable[[], bool]:
+    """Whether the recorded LocalStack still runs: its container (container mode) or its
+    process (host mode)."""
+    if "container" in recorded:
+        container = str(recorded["container"])
+        return lambda: container in _containers()
+    ident = ProcessId.from_record(recorded)
+    assert ident is not None, f"no LocalStack process in the record {recorded}"
+    return ident.alive
+
+
 def test_deploy_recovers_from_kill_9_at_every_phase_and_destroy_leaves_nothing(
-    tmp_path: Path,
+    tmp_path: Path, localstack_env: dict[str, str]
 ) -> None:
     s3_before, namespaces_before = _shared_s3_entries(), _namespaces()
+    # Container mode: a container started by a killed deploy must not outlive destroy either.
+    containers_before = _containers() if localstack_env else set()
     state_dir, logs, temp_dir = tmp_path / "state", tmp_path / "logs", tmp_path / "tmp"
     logs.mkdir()
     temp_dir.mkdir()
-    harness = Harness(state_dir, free_port(), logs, temp_dir)
+    harness = Harness(state_dir, free_port(), logs, temp_dir, localstack_env)
     record = state_dir / localstack.RECORD
 
     try:
@@ -182,12 +214,14 @@ def test_deploy_recovers_from_kill_9_at_every_phase_and_destroy_leaves_nothing(
     state = read_state(state_dir)
     assert state is not None
     processes = recorded_processes(state)
-    localstack_pid = ProcessId.from_record(json.loads(record.read_text()))
-    assert localstack_pid is not None and localstack_pid.alive()
+    localstack_runs = _localstack_runs(json.loads(record.read_text()))
+    assert localstack_runs()
     harness.run("destroy", 180)
 
     assert {key: p.pid for key, p in processes.items() if p.alive()} == {}
-    assert not localstack_pid.alive(), "LocalStack still runs after destroy"
+    assert not localstack_runs(), "LocalStack still runs after destroy"
+    if localstack_env:
+        assert _containers() - containers_before == set(), "containers outlived destroy"
     assert _namespaces() - namespaces_before == set()
     assert not (state_dir / "localstack").exists(), "LocalStack's files outlived destroy"
     assert list(temp_dir.iterdir()) == [], "files left in the temporary directory"
