@@ -3,16 +3,15 @@ endpoints turned available from a change notice, and the report (no namespaces, 
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
 import pytest
 
 from bench import scale_bench
+from tests.http_stub import JsonHandler, serving
 
 SMAPS_ROLLUP = """55d0c0a00000-7ffd1d3f2000 ---p 00000000 00:00 0                          [rollup]
 Rss:                3072 kB
@@ -53,7 +52,7 @@ class _Notice:
 def notice() -> Iterator[tuple[_Notice, str]]:
     state = _Notice()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(JsonHandler):
         def do_GET(self) -> None:
             query = parse_qs(urlparse(self.path).query)
             if "after" in query:
@@ -61,23 +60,10 @@ def notice() -> Iterator[tuple[_Notice, str]]:
                 with state.changed:
                     hold = float(query.get("timeout", ["5"])[0])
                     state.changed.wait_for(lambda: state.generation != after, timeout=hold)
-            body = json.dumps({"generation": state.generation}).encode()
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer_json({"generation": state.generation})
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Handler) as url:
+        yield state, url
 
 
 def test_available_is_the_first_change_after_the_accept_calls_own(

@@ -3,10 +3,8 @@ polling where there is none."""
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import pytest
@@ -17,11 +15,12 @@ from harness.dataplane.daemon import ChangeWatcher, start_dataplane, stop_datapl
 from harness.dataplane.state import read_state
 from harness.processes import wait_for
 from harness.settings import load_settings
+from tests.http_stub import JsonHandler, serving
 
 # ------------------------------------------------------------------ the watcher, on a stand-in
 
 
-class _Notice(BaseHTTPRequestHandler):
+class _Notice(JsonHandler):
     """Serves generations 7, then 8 (a change); 404 when ``absent``."""
 
     absent = False
@@ -32,26 +31,14 @@ class _Notice(BaseHTTPRequestHandler):
         if self.absent:
             self.send_error(404)
             return
-        body = json.dumps({"generation": 7 if len(self.served) == 1 else 8}).encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.answer_json({"generation": 7 if len(self.served) == 1 else 8})
 
 
 @pytest.fixture
 def notice() -> Iterator[str]:
     _Notice.served = []
-    server = HTTPServer(("127.0.0.1", 0), _Notice)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=10)
+    with serving(_Notice) as url:
+        yield url
 
 
 def test_a_new_generation_wakes_the_daemon(notice: str) -> None:
