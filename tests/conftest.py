@@ -9,6 +9,9 @@ says exactly what is missing and how to run it:
 - ``integration``: a Python >= 3.13 for LocalStack and Terraform on PATH;
 - ``e2e``: both of the above;
 - ``requires("dot", ...)``: the named programs on PATH.
+
+Before anything starts, the session removes what an interrupted one left (``tests/leftovers.py``)
+and marks itself, so the next session can do the same for it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from harness.packaging.docker_engine import DockerEngine
 from harness.preflight import Finding
 from harness.settings import HarnessSettings, load_settings
 from tests.docker_support import session_engine
+from tests.leftovers import mark_session, sweep
 from tests.localstack_variants import container_image, running, settings_for
 from tests.seed import seed_topology
 
@@ -35,6 +39,23 @@ from tests.seed import seed_topology
 pytest_plugins = ["tests.groups"]
 
 HOW_TO_RUN_ROOT = "run `sudo make test` (or the harness image: README 'Without root')"
+_SWEPT = pytest.StashKey[list[str]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The controller sweeps and marks; xdist workers inherit its mark (and must not sweep:
+    # they start after it, and a worker of this very session is no leftover).
+    if hasattr(config, "workerinput"):
+        return
+    config.stash[_SWEPT] = sweep()
+    mark_session()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    removed = config.stash.get(_SWEPT, [])
+    return (
+        [f"removed what an interrupted test session left: {', '.join(removed)}"] if removed else []
+    )
 
 
 @pytest.fixture
