@@ -61,6 +61,10 @@ def remove_run_files(state_dir: Path, env_id: str) -> None:
                 path.unlink()
         with contextlib.suppress(OSError):
             directory.rmdir()
+    # /run/jerp itself once no environment uses it (the rmdir fails while one does), so a
+    # destroy leaves nothing on the machine
+    with contextlib.suppress(OSError):
+        RUNTIME_ROOT.rmdir()
 
 
 # --------------------------------------------------------------------------- state file

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from harness.dataplane import state
 from harness.dataplane.daemon import dataplane_status, main
 from harness.dataplane.health import http_reporter
 from harness.dataplane.state import read_state, write_state
@@ -73,6 +74,22 @@ def test_state_file_round_trip_and_garbage(tmp_path: Path) -> None:
     assert read_state(tmp_path) == {"pid": 1, "hosts": {}}
     (tmp_path / "dataplane.json").write_text("{not json")
     assert read_state(tmp_path) is None
+
+
+def test_removing_the_last_environment_removes_the_runtime_root(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "run-jerp"
+    monkeypatch.setattr(state, "RUNTIME_ROOT", root)
+    for env_id in ("ja0001", "ja0002"):
+        state.run_dir(tmp_path, env_id).mkdir()
+        state.runtime_dir(env_id).mkdir(parents=True)
+        (state.runtime_dir(env_id) / "haproxy.sock").touch()
+
+    state.remove_run_files(tmp_path, "ja0001")
+    assert sorted(p.name for p in root.iterdir()) == ["ja0002"]  # another environment uses it
+    state.remove_run_files(tmp_path, "ja0002")
+    assert not root.exists() and not state.run_dir(tmp_path, "ja0002").exists()
 
 
 def test_cli_status(
