@@ -13,12 +13,18 @@ Each subject runs on a free 127.0.0.1 port, gets a 1 s wrk warm-up, then
 - ``starlette``: ``bench.bare_starlette``, the same flags;
 - ``haproxy``: ``http-request return`` of the fixed greeting, ``nbthread 1``.
 
+Then ``bench.inprocess_bench`` (a child process) calls the same apps' ASGI entry points directly
+and reads CPU time per request, best of ``--in-process-rounds`` interleaved rounds: the apps'
+own cost, which a busy machine disturbs far less than wrk's requests/s. Its column and ratios
+stand beside wrk's.
+
 Target: JERP at least 0.9x the minimal FastAPI route. ``jerp-2w``/``jerp`` is the 1 -> 2 worker
 scaling (wrk itself needs a core: on a 2-core machine it cannot reach 2x). Every process started
 is stopped. When running as root and ``bench/dataplane_bench.py`` exists, its ``main`` runs
 afterwards.
 
-    python -m bench [--duration 5] [--connections 16] [--rounds 1] [--no-dataplane]
+    python -m bench [--duration 5] [--connections 16] [--rounds 1] [--in-process-rounds 15]
+                    [--in-process-requests 3000] [--no-dataplane]
 """
 
 from __future__ import annotations
@@ -26,18 +32,21 @@ from __future__ import annotations
 import argparse
 import contextlib
 import http.client
+import json
 import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import inprocess_bench
 from bench.dataplane_bench import WrkResult, parse_wrk, wrk_argv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -225,6 +234,26 @@ def measure(
     return results
 
 
+def in_process(
+    names: Sequence[str], rounds: int, requests: int, budget_s: float = 120
+) -> dict[str, list[float]]:
+    """CPU us per request of each subject that is one ASGI app, one value per round.
+
+    A child process, so JERP's logging configuration (``python -m jerp``'s) stays out of this
+    one; {} when no subject is an ASGI app or ``rounds`` is 0.
+    """
+    names = [name for name in names if name in inprocess_bench.SUBJECTS]
+    if not names or not rounds:
+        return {}
+    argv = [sys.executable, "-m", "bench.inprocess_bench", "--subjects", ",".join(names)]
+    argv += ["--rounds", str(rounds), "--requests", str(requests), "--budget", str(budget_s)]
+    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=budget_s + 120)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.inprocess_bench failed: {proc.stderr.strip()[-800:]}")
+    results: dict[str, list[float]] = json.loads(proc.stdout)
+    return results
+
+
 def _best(runs: list[Run]) -> WrkResult:
     return max((run.wrk for run in runs), key=lambda r: r.requests_per_s)
 
@@ -233,29 +262,68 @@ def _cpu(runs: list[Run]) -> float:
     return min(run.cpu_us_per_request for run in runs)
 
 
-def format_table(results: dict[str, list[Run]], duration_s: float, connections: int) -> str:
+def _verdict(ratio: float) -> str:
+    return "meets" if ratio >= RATIO_TARGET else "MISSES"
+
+
+def _paired_median(top: list[float], base: list[float]) -> float:
+    """The median over rounds of base/top CPU: each round's two subjects ran next to each other,
+    so a slow spell of the machine cancels out of their ratio."""
+    return statistics.median(b / t for t, b in zip(top, base, strict=True))
+
+
+def format_table(
+    results: dict[str, list[Run]],
+    duration_s: float,
+    connections: int,
+    in_proc: Mapping[str, list[float]] | None = None,
+    in_proc_requests: int = 0,
+) -> str:
+    """wrk's best round per subject and, beside it, the in-process best round (CPU us/req).
+
+    Every figure is a subject's best round, in both halves; the ratios compare best with best.
+    """
+    in_proc = in_proc or {}
     lines = [
         f"JERP benchmark: wrk -t1 -c{connections} -d{duration_s:g}s --latency {PATH} "
         f"(best of {max(len(r) for r in results.values())} round(s); {os.cpu_count()} CPUs)",
-        f"  {'subject':<13}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU us/req':>12}",
     ]
+    if in_proc:
+        lines.append(
+            f"  in-proc: the ASGI app called directly, CPU us/req, best of "
+            f"{max(len(v) for v in in_proc.values())} interleaved rounds of {in_proc_requests}"
+        )
+    lines.append(
+        f"  {'subject':<13}{'req/s':>11}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU us/req':>12}"
+        f"{'in-proc us':>12}"
+    )
+    best_in_proc = {name: min(values) for name, values in in_proc.items()}
     for name, runs in results.items():
         best = _best(runs)
+        cell = f"{best_in_proc[name]:.1f}" if name in best_in_proc else "-"
         lines.append(
             f"  {name:<13}{best.requests_per_s:>11.0f}{best.p50_ms:>9.2f}{best.p99_ms:>9.2f}"
-            f"{best.errors:>8}{_cpu(runs):>12.1f}"
+            f"{best.errors:>8}{_cpu(runs):>12.1f}{cell:>12}"
         )
     rps = {name: _best(runs).requests_per_s for name, runs in results.items()}
     cpu = {name: _cpu(runs) for name, runs in results.items()}
     for top, base in RATIOS:
         if top in rps and rps.get(base) and cpu[top]:
             ratio = rps[top] / rps[base]
-            note = f"  (by CPU per request: {cpu[base] / cpu[top]:.2f}x)"
+            if top == "jerp-2w":
+                lines.append(f"  {top}/{base}: {ratio:.2f}x  (1 -> 2 worker scaling)")
+                continue
+            note = f"  (by CPU per request: {cpu[base] / cpu[top]:.2f}x"
+            if top in best_in_proc and base in best_in_proc:
+                own = best_in_proc[base] / best_in_proc[top]
+                paired = _paired_median(in_proc[top], in_proc[base])
+                note += f"; in-process: {own:.2f}x, per-round median {paired:.2f}x"
+            note += ")"
             if (top, base) == ("jerp", "fastapi"):
-                verdict = "meets" if ratio >= RATIO_TARGET else "MISSES"
-                note += f"  ({verdict} the {RATIO_TARGET}x target)"
-            elif top == "jerp-2w":
-                note = "  (1 -> 2 worker scaling)"
+                note += f"  (wrk {_verdict(ratio)} the {RATIO_TARGET}x target"
+                if top in best_in_proc and base in best_in_proc:
+                    note += f"; in-process {_verdict(own)} it"
+                note += ")"
             lines.append(f"  {top}/{base}: {ratio:.2f}x{note}")
     return "\n".join(lines)
 
@@ -266,14 +334,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds")
     parser.add_argument("--subjects", default=",".join(SUBJECTS), help="comma-separated")
+    parser.add_argument(
+        "--in-process-rounds", type=int, default=15, help="in-process rounds (0: none)"
+    )
+    parser.add_argument(
+        "--in-process-requests", type=int, default=3000, help="requests per in-process round"
+    )
     parser.add_argument("--no-dataplane", action="store_true", help="skip the data-plane benchmark")
     args = parser.parse_args(argv)
     if (
         not 1 <= args.duration <= 60
         or not 1 <= args.connections <= 256
         or not 1 <= args.rounds <= 5
+        or not 0 <= args.in_process_rounds <= 50
+        or not 100 <= args.in_process_requests <= 20000
     ):
-        parser.error("keep it bounded: --duration 1..60, --connections 1..256, --rounds 1..5")
+        parser.error(
+            "keep it bounded: --duration 1..60, --connections 1..256, --rounds 1..5, "
+            "--in-process-rounds 0..50, --in-process-requests 100..20000"
+        )
     names = [n for n in args.subjects.split(",") if n]
     unknown = set(names) - set(SUBJECTS)
     if unknown:
@@ -286,10 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         results = measure(names, args.duration, args.connections, args.rounds)
+        own = in_process(names, args.in_process_rounds, args.in_process_requests)
     except (RuntimeError, subprocess.TimeoutExpired) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(format_table(results, args.duration, args.connections), flush=True)
+    table = format_table(results, args.duration, args.connections, own, args.in_process_requests)
+    print(table, flush=True)
     if (
         not args.no_dataplane
         and os.geteuid() == 0
