@@ -19,8 +19,9 @@ cost, without uvicorn's. Its column (best round) and ratios stand beside wrk's. 
 given as best over best and as the median of per-round ratios; the subjects of one round ran
 side by side, so that median moves least when other work shares the machine.
 
-Target: JERP at least 0.9x the minimal FastAPI route (verdict on the per-round medians). ``jerp-2w``/``jerp`` is the 1 -> 2 worker
-scaling (wrk itself needs a core: on a 2-core machine it cannot reach 2x). Every process started
+Target: JERP at least 0.9x the minimal FastAPI route (verdict on the per-round medians).
+``jerp-2w``/``jerp`` is the 1 -> 2 worker scaling (wrk itself needs a core: on a 2-core machine
+it cannot reach 2x). Every process started
 is stopped. When running as root and ``bench/dataplane_bench.py`` exists, its ``main`` runs
 afterwards.
 
