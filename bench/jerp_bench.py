@@ -21,9 +21,8 @@ side by side, so that median moves least when other work shares the machine.
 
 Target: JERP at least 0.9x the minimal FastAPI route (verdict on the per-round medians).
 ``jerp-2w``/``jerp`` is the 1 -> 2 worker scaling (wrk itself needs a core: on a 2-core machine
-it cannot reach 2x). Every process started
-is stopped. When running as root and ``bench/dataplane_bench.py`` exists, its ``main`` runs
-afterwards.
+it cannot reach 2x). Every process started is stopped. When running as root and
+``bench/dataplane_bench.py`` exists, its ``main`` runs afterwards.
 
     python -m bench [--duration 5] [--connections 16] [--rounds 1] [--in-process-rounds 15]
                     [--in-process-requests 3000] [--no-dataplane]
