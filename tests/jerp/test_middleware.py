@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 from typing import Any
 
 import httpx
@@ -68,6 +69,8 @@ def test_access_line_shape(caplog: pytest.LogCaptureFixture) -> None:
     assert line["pid"] == os.getpid()
     assert line["ms"] >= 0
     assert isinstance(line["ts"], float)
+    # ts is the request's end on the wall clock (a monotonic reading plus the flush's offset)
+    assert abs(line["ts"] - time.time()) < 5
 
 
 def test_one_write_per_batch(caplog: pytest.LogCaptureFixture) -> None:
