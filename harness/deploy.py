@@ -193,7 +193,14 @@ def _apply(
     harness's own; the outputs, also written to the outputs file."""
     tf = _terraform(settings)
     tf.init()
-    tf.apply({**_tf_vars(settings, wheelhouse), **variables})
+    everything = {**_tf_vars(settings, wheelhouse), **variables}
+    if _state_file(settings).exists():
+        # A re-deploy: plan (refreshing every resource, so drift is found) and apply that
+        # plan only when it has something to apply; a plain `apply` would run a third
+        # graph walk and start the provider once more to do nothing.
+        tf.plan_and_apply(everything)
+    else:
+        tf.apply(everything)
     outputs: dict[str, object] = tf.output()
     _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
     return outputs
