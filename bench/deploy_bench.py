@@ -4,8 +4,9 @@ with nothing changed.
 The phases are the ones ``harness.deploy`` times (preflight, LocalStack, wheelhouse,
 Terraform init + apply + output, data plane) plus the wait for the first greeting over the
 regional vpce name. "The kit's own share" is everything but Terraform's part. For the no-change
-re-deploy it also times ``terraform init`` and ``terraform plan`` alone, which is what a
-re-deploy that skipped apply when the plan is empty would cost instead.
+re-deploy it also times ``terraform init`` and ``terraform plan`` alone (the wrapper's plan:
+``plan -out`` then ``show -json``, which loads the provider's schema once more); the re-deploy
+itself plans and skips the apply when the plan has nothing to apply.
 """
 
 from __future__ import annotations

@@ -63,23 +63,34 @@ def _terraform(settings: HarnessSettings) -> Terraform:
     # Its state and working data live in the state directory, so two environments (a user's
     # `make deploy` and the test suite) never share them.
     env = {**os.environ, "TF_DATA_DIR": str(settings.state_dir / f"terraform-{settings.stack}")}
+    if settings.local_cloud:
+        # LocalStack's URL reaches the provider as AWS_ENDPOINT_URL, not as an `endpoints`
+        # block: the provider validates that block for 3-4 s on every plan and apply (the
+        # stacks' `localstack_endpoint` is null, see _tf_vars). A service-specific
+        # AWS_ENDPOINT_URL_<SERVICE> from the caller would win over it, so none passes.
+        env = {k: v for k, v in env.items() if not k.startswith(_ENDPOINT_ENV_PREFIXES)}
+        env["AWS_ENDPOINT_URL"] = settings.localstack_url
     return Terraform(
         settings.stack_dir, env=env, binary=settings.terraform_bin, state_path=_state_file(settings)
     )
+
+
+_ENDPOINT_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
 
 
 def _state_file(settings: HarnessSettings) -> Path:
     return settings.state_dir / f"terraform-{settings.stack}.tfstate"
 
 
-def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, str]:
-    variables = {"wheelhouse_dir": str(wheelhouse)}
+def _tf_vars(settings: HarnessSettings, wheelhouse: Path) -> dict[str, str | None]:
+    variables: dict[str, str | None] = {"wheelhouse_dir": str(wheelhouse)}
     if settings.stack == "local-cross-account":
         from harness.controlplane.aws import CROSS_ACCOUNT_IDS
 
         variables["service_account_id"], variables["consumer_account_id"] = CROSS_ACCOUNT_IDS
     if settings.local_cloud:
-        variables["localstack_endpoint"] = settings.localstack_url
+        # The endpoint travels as AWS_ENDPOINT_URL (see _terraform).
+        variables["localstack_endpoint"] = None
     else:
         variables["region"] = settings.region
     return variables
@@ -182,7 +193,14 @@ def _apply(
     harness's own; the outputs, also written to the outputs file."""
     tf = _terraform(settings)
     tf.init()
-    tf.apply({**_tf_vars(settings, wheelhouse), **variables})
+    everything = {**_tf_vars(settings, wheelhouse), **variables}
+    if _state_file(settings).exists():
+        # A re-deploy: plan (refreshing every resource, so drift is found) and apply that
+        # plan only when it has something to apply; a plain `apply` would run a third
+        # graph walk and start the provider once more to do nothing.
+        tf.plan_and_apply(everything)
+    else:
+        tf.apply(everything)
     outputs: dict[str, object] = tf.output()
     _outputs_file(settings).write_text(json.dumps(outputs, indent=2, sort_keys=True))
     return outputs

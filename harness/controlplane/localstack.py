@@ -109,8 +109,13 @@ def _venv_dir(settings: HarnessSettings) -> Path:
     return REPO_ROOT / f".venv-localstack{suffix}"
 
 
+# Part of the venv's fingerprint: bump it when the way the venv is built changes, so venvs
+# built the old way are rebuilt (2: bytecode compiled at install).
+VENV_LAYOUT = "2"
+
+
 def _fingerprint(version: str) -> str:
-    digest = hashlib.sha256(version.encode())
+    digest = hashlib.sha256(f"{version}|{VENV_LAYOUT}".encode())
     constraints = CONSTRAINTS_BY_VERSION[version]
     for path in [constraints, PLUGIN_DIR / "pyproject.toml", *sorted(PLUGIN_DIR.glob("*/*.py"))]:
         digest.update(path.read_bytes())
@@ -133,7 +138,10 @@ def ensure_localstack_venv(settings: HarnessSettings) -> Path:
     uv = Path(sys.executable).parent / "uv"
     if uv.exists():
         # --native-tls: the system's CA store, as pip (PIP_CERT) uses it behind a TLS proxy.
-        pip = [str(uv), "pip", "install", "--quiet", "--native-tls"]
+        # --compile-bytecode: uv writes no .pyc (pip does), and where PYTHONDONTWRITEBYTECODE
+        # is set (CI images, this kit's own Dockerfile) LocalStack would then compile its
+        # ~10,000 modules from source at every start.
+        pip = [str(uv), "pip", "install", "--quiet", "--native-tls", "--compile-bytecode"]
         pip += ["--python", str(venv / "bin" / "python")]
         reinstall = "--reinstall"
     else:

@@ -35,6 +35,8 @@ INSTALL_HINT = (
     "TERRAFORM to its path"
 )
 RUNNING = "terraform.running.json"
+# In Terraform's data directory: the fingerprint of the last `init` that succeeded.
+INIT_STAMP = "jerp-init.fingerprint"
 GRACEFUL_STOP_S = 60.0
 # A provider plug-in listens on a UNIX socket it creates under TMPDIR ("<TMPDIR>/plugin<n>");
 # socket paths stop at 107 bytes, and past them the plug-in exits before its handshake
@@ -98,6 +100,12 @@ class Terraform:
             self.env["TMPDIR"] = str(self.tmp)
 
     def _run(self, *args: str, capture: bool = True) -> str:
+        return self._run_code(*args, capture=capture)[0]
+
+    def _run_code(
+        self, *args: str, capture: bool = True, ok: tuple[int, ...] = (0,)
+    ) -> tuple[str, int]:
+        """Run ``terraform *args``; its stdout and exit code, which must be one of ``ok``."""
         self.stop_leftover()
         if self.tmp is not None:
             self.tmp.mkdir(parents=True, exist_ok=True)
@@ -123,13 +131,13 @@ class Terraform:
             if running is not None:
                 running.unlink(missing_ok=True)
             self._remove_tmp()
-        if proc.returncode != 0:
+        if proc.returncode not in ok:
             raise TerraformError(
                 f"`terraform {' '.join(args[:1])}` in {self.workdir} failed:\n"
                 f"{stderr.strip()[-4000:]}",
                 hint="read Terraform's message above; `make plan` shows what it wants to do",
             )
-        return stdout or ""
+        return stdout or "", proc.returncode
 
     def _record(self, pid: int) -> Path | None:
         ident = ProcessId.of(pid)
@@ -166,17 +174,62 @@ class Terraform:
             json.dump(dict(variables), handle)
         return handle.name
 
-    def _with_vars(self, variables: Mapping[str, Any], *args: str, capture: bool = True) -> str:
+    def _with_vars(
+        self,
+        variables: Mapping[str, Any],
+        *args: str,
+        capture: bool = True,
+        ok: tuple[int, ...] = (0,),
+    ) -> tuple[str, int]:
         var_file = self._var_file(variables)
         try:
-            return self._run(*args, f"-var-file={var_file}", capture=capture)
+            return self._run_code(*args, f"-var-file={var_file}", capture=capture, ok=ok)
         finally:
             Path(var_file).unlink(missing_ok=True)
 
     def init(self) -> None:
+        """``terraform init``, skipped when nothing it reads has changed since the last one
+        that succeeded (see :meth:`_init_fingerprint`): on a re-deploy it took 2 s to
+        re-verify the same provider and modules."""
         backend = [f"-backend-config=path={self.state_path}"] if self.state_path else []
+        stamp = self._data_dir() / INIT_STAMP
+        fingerprint = self._init_fingerprint(backend)
+        if stamp.exists() and stamp.read_text() == fingerprint:
+            return
+        stamp.unlink(missing_ok=True)
+        stamp.parent.mkdir(parents=True, exist_ok=True)
         # -reconfigure: the backend's path is ours to set on every run, never a migration.
         self._run("init", "-input=false", "-no-color", "-reconfigure", *backend)
+        stamp.write_text(self._init_fingerprint(backend))
+
+    def _data_dir(self) -> Path:
+        return Path(self.env.get("TF_DATA_DIR") or self.workdir / ".terraform")
+
+    def _init_fingerprint(self, backend: list[str]) -> str:
+        """A digest of everything ``init`` acts on: the binary, the backend settings, the
+        configuration's files and lock file, every module ``init`` recorded (with its files)
+        and the providers it installed. A module call, provider requirement or lock change
+        edits one of these files, so ``init`` runs again."""
+        digest = hashlib.sha256()
+        binary = Path(self.binary).stat()
+        digest.update(f"{self.binary}|{binary.st_size}|{binary.st_mtime_ns}|{backend}".encode())
+        data = self._data_dir()
+        manifest = data / "modules" / "modules.json"
+        dirs = [self.workdir]
+        if manifest.exists():
+            digest.update(manifest.read_bytes())
+            modules = json.loads(manifest.read_text()).get("Modules", [])
+            dirs += [self.workdir / m["Dir"] for m in modules if m.get("Dir")]
+        for directory in dirs:
+            for path in [*sorted(directory.glob("*.tf*")), directory / ".terraform.lock.hcl"]:
+                if path.is_file():
+                    digest.update(f"{path.resolve()}\0".encode())
+                    digest.update(path.read_bytes())
+        providers = data / "providers"
+        if providers.exists():
+            for path in sorted(providers.rglob("*")):
+                digest.update(f"{path}->{path.resolve()}\0".encode())
+        return digest.hexdigest()
 
     def plan(self, variables: Mapping[str, Any], show: bool = False) -> Plan:
         with tempfile.TemporaryDirectory(prefix="jerp-plan-", dir=self.scratch) as tmp:
@@ -197,6 +250,28 @@ class Terraform:
             if rc["change"]["actions"] not in (["no-op"], ["read"])
         )
         return Plan(changes)
+
+    def plan_and_apply(self, variables: Mapping[str, Any]) -> bool:
+        """Plan (with the refresh), then apply that saved plan only if it has anything to
+        apply; whether it did. ``-detailed-exitcode`` exits 0 only when applying would change
+        nothing: no resource or output change, and no drift to record in the state
+        (Terraform's own "applyable" test), so skipping the apply then loses nothing."""
+        with tempfile.TemporaryDirectory(prefix="jerp-plan-", dir=self.scratch) as tmp:
+            plan_file = str(Path(tmp) / "plan.tfplan")
+            _, code = self._with_vars(
+                variables,
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-detailed-exitcode",
+                f"-out={plan_file}",
+                capture=False,
+                ok=(0, 2),
+            )
+            if code == 0:
+                return False
+            self._run("apply", "-input=false", "-no-color", plan_file, capture=False)
+        return True
 
     def apply(self, variables: Mapping[str, Any]) -> None:
         self._with_vars(

@@ -148,6 +148,9 @@ def serve(
     # Set by a change notice and by SIGTERM alike, so one wait serves both.
     wake = threading.Event()
     stop.wakes.append(wake)
+    # SIGUSR1: reconcile now (``await_dataplane`` sends it after an apply). Installed before
+    # the first state file is written, so whoever sees that file may send it.
+    signal.signal(signal.SIGUSR1, lambda signum, frame: wake.set())
     reader = TopologyReader(AwsClients.from_settings(settings))
     # Where a pass spends its time (in the state file, for `make bench` and for profiling):
     # the reconciler's phases and the whole pass.
@@ -157,6 +160,8 @@ def serve(
     # exec'd yet (or may have been recycled).
     me = ProcessId.self()
     base: dict[str, Any] = {"pid": me.pid, "daemon": me.record(), "started_at": time.time()}
+    # Says the daemon wakes on SIGUSR1 (one started by an older kit would die of it).
+    base["wakes_on"] = "SIGUSR1"
     plane = DataPlane(
         settings.state_dir,
         env_id,
@@ -316,8 +321,10 @@ def await_dataplane(
     last change would say converged too early. A start that fails stops that daemon and
     removes its environment, whether or not it had written a state file yet."""
     proc, env_id, log_file = launch.proc, launch.env_id, launch.log_file
+    nudged = False
 
     def ready() -> bool:
+        nonlocal nudged
         if not launch.alive():
             raise DataPlaneError(
                 "the data-plane daemon exited during start-up:\n" + log_tail(log_file, 15),
@@ -325,9 +332,14 @@ def await_dataplane(
             )
         current = read_state(settings.state_dir) or {}
         me = daemon_id(current)
+        ours = me is not None and (proc is None or me.pid == proc.pid)
+        # A fresh pass now rather than at the next poll (up to POLL_INTERVAL_S away) when no
+        # change notice came, as after an apply that changed nothing. The daemon installs its
+        # handler before it writes the state file that says so.
+        if ours and me is not None and fresh_after is not None and not nudged:
+            nudged = current.get("wakes_on") == "SIGUSR1" and me.signal(signal.SIGUSR1)
         return bool(
-            me is not None
-            and (proc is None or me.pid == proc.pid)
+            ours
             and current.get("env_id") == env_id
             and current.get("converged")
             and current.get("healthy")

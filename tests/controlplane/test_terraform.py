@@ -16,7 +16,8 @@ from harness.errors import PrerequisiteError, TerraformError
 from harness.processes import ProcessId, wait_for
 
 # The fake records each call (argv, and the var-file's content when one is passed) and answers
-# `show -json` and `output -json` with canned documents; FAKE_FAIL makes one subcommand fail.
+# `show -json` and `output -json` with canned documents; FAKE_FAIL makes one subcommand fail,
+# FAKE_PLAN_EXIT sets the exit code of `plan` (-detailed-exitcode: 2 means changes).
 FAKE = r"""#!/usr/bin/env python3
 import json, os, sys
 args = sys.argv[1:]
@@ -30,6 +31,8 @@ with open(os.environ["FAKE_LOG"], "a") as log:
 if args and args[0] == os.environ.get("FAKE_FAIL"):
     sys.stderr.write("Error: Invalid value for variable\n")
     sys.exit(1)
+if args[:1] == ["plan"]:
+    sys.exit(int(os.environ.get("FAKE_PLAN_EXIT", "0")))
 if args[:2] == ["show", "-json"]:
     print(os.environ["FAKE_PLAN"])
 elif args[:2] == ["output", "-json"]:
@@ -106,6 +109,65 @@ def test_plan_without_changes(fake: tuple[Path, dict[str, str]], tmp_path: Path)
     plan = Terraform(tmp_path, env=env, binary=str(binary)).plan({})
     assert not plan.has_changes
     assert plan.summary() == "No changes."
+
+
+def test_plan_and_apply_applies_the_saved_plan_only_when_it_has_something_to_apply(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    tf = Terraform(tmp_path, env=env, binary=str(binary))
+    assert tf.plan_and_apply({"x": 1}) is False  # exit 0: nothing to apply
+    (plan,) = (c["argv"] for c in _calls(env))
+    assert plan[0] == "plan" and "-detailed-exitcode" in plan  # type: ignore[index,operator]
+    # The plan refreshes and locks the state like an apply would.
+    assert not {"-refresh=false", "-lock=false"} & set(plan)  # type: ignore[arg-type]
+    tf.env["FAKE_PLAN_EXIT"] = "2"  # the wrapper keeps its own copy of the environment
+    assert tf.plan_and_apply({"x": 1}) is True
+    plan, apply = (c["argv"] for c in _calls(env)[1:])
+    saved = next(a for a in plan if a.startswith("-out=")).split("=", 1)[1]  # type: ignore[attr-defined]
+    assert apply[0] == "apply" and apply[-1] == saved  # type: ignore[index]
+    assert not Path(saved).exists(), "the saved plan outlived the call"
+    tf.env["FAKE_PLAN_EXIT"] = "1"
+    with pytest.raises(TerraformError):
+        tf.plan_and_apply({"x": 1})
+
+
+def test_init_runs_again_only_when_something_it_reads_changed(
+    fake: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    binary, env = fake
+    workdir, module = tmp_path / "stack", tmp_path / "module"
+    workdir.mkdir()
+    module.mkdir()
+    (workdir / "main.tf").write_text('module "m" {\n  source = "../module"\n}\n')
+    (module / "main.tf").write_text("# v1\n")
+    data = tmp_path / "data"
+    (data / "modules").mkdir(parents=True)
+    (data / "modules" / "modules.json").write_text(
+        json.dumps({"Modules": [{"Key": "", "Dir": "."}, {"Key": "m", "Dir": "../module"}]})
+    )
+    tf = Terraform(workdir, env={**env, "TF_DATA_DIR": str(data)}, binary=str(binary))
+
+    def inits() -> int:
+        return sum(c["argv"][0] == "init" for c in _calls(env))  # type: ignore[index]
+
+    tf.init()
+    tf.init()
+    assert inits() == 1, "init ran again with nothing changed"
+    (module / "main.tf").write_text("# v2\n")  # a module the stack calls
+    tf.init()
+    assert inits() == 2
+    (workdir / ".terraform.lock.hcl").write_text("# another provider version\n")
+    tf.init()
+    tf.init()
+    assert inits() == 3
+    tf.env["FAKE_FAIL"] = "init"  # the wrapper keeps its own copy of the environment
+    (workdir / "main.tf").write_text("# edited\n")
+    with pytest.raises(TerraformError):
+        tf.init()
+    del tf.env["FAKE_FAIL"]
+    tf.init()  # a failed init leaves no stamp: the next one runs
+    assert inits() == 5
 
 
 def test_output_returns_values_only(fake: tuple[Path, dict[str, str]], tmp_path: Path) -> None:

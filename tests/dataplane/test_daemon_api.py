@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -16,6 +19,7 @@ from harness.dataplane.daemon import dataplane_status, main
 from harness.dataplane.health import http_reporter
 from harness.dataplane.state import read_state, write_state
 from harness.errors import DataPlaneError
+from harness.processes import wait_for
 from harness.settings import load_settings
 
 
@@ -134,6 +138,77 @@ def test_await_dataplane_ignores_a_converged_pass_that_began_before_the_apply_en
         writer.join()
         assert handle.pid == daemon.pid and handle.env_id == "jt0001"
         assert fresh and returned >= fresh[0], "ready on the pass that began before the apply"
+    finally:
+        daemon.kill()
+        daemon.wait()
+
+
+# A stand-in daemon: writes its state file (converged, healthy, on a pass before the apply),
+# and on SIGUSR1 a fresh pass. ``wakes_on`` is what the real daemon records.
+WAKING_DAEMON = """
+import json, os, signal, sys, time
+from pathlib import Path
+from harness.processes import ProcessId
+state_dir, wakes = Path(sys.argv[1]), sys.argv[2] == "yes"
+me = ProcessId.self()
+state = {"daemon": me.record(), "pid": me.pid, "env_id": "jt0002", "converged": True,
+         "healthy": True, "pass_started_at": time.time() - 60}
+def fresh_pass(signum, frame):
+    (state_dir / "dataplane.json").write_text(json.dumps({**state, "pass_started_at": time.time()}))
+if wakes:
+    signal.signal(signal.SIGUSR1, fresh_pass)
+    state["wakes_on"] = "SIGUSR1"
+(state_dir / "dataplane.json").write_text(json.dumps(state))
+time.sleep(60)
+"""
+
+
+def _stand_in_daemon(tmp_path: Path, wakes: bool) -> subprocess.Popen[bytes]:
+    daemon = subprocess.Popen(
+        [sys.executable, "-c", WAKING_DAEMON, str(tmp_path), "yes" if wakes else "no"]
+    )
+    wait_for("the stand-in daemon's state file", lambda: read_state(tmp_path) is not None, 20)
+    return daemon
+
+
+def test_await_dataplane_wakes_the_daemon_for_a_fresh_pass_instead_of_waiting_for_its_poll(
+    tmp_path: Path,
+) -> None:
+    from harness.dataplane.daemon import DataPlaneLaunch, await_dataplane
+
+    settings = load_settings(HARNESS_STATE_DIR=str(tmp_path))
+    daemon = _stand_in_daemon(tmp_path, wakes=True)
+    try:
+        launch = DataPlaneLaunch("jt0002", daemon, None, tmp_path / "dataplane.log")
+        started = time.monotonic()
+        await_dataplane(settings, launch, timeout_s=20, fresh_after=time.time())
+        # The stand-in never passes by itself: only the wake-up can have made it ready.
+        assert time.monotonic() - started < 5
+        assert daemon.poll() is None
+    finally:
+        daemon.kill()
+        daemon.wait()
+
+
+def test_await_dataplane_does_not_signal_a_daemon_that_has_no_wake_up(tmp_path: Path) -> None:
+    from harness.dataplane.daemon import DataPlaneLaunch, await_dataplane
+
+    settings = load_settings(HARNESS_STATE_DIR=str(tmp_path))
+    daemon = _stand_in_daemon(tmp_path, wakes=False)  # SIGUSR1 would kill it
+    try:
+        apply_ended = time.time()
+
+        def next_pass() -> None:
+            time.sleep(0.5)
+            current = read_state(tmp_path) or {}
+            write_state(tmp_path, {**current, "pass_started_at": time.time()})
+
+        writer = threading.Thread(target=next_pass)
+        writer.start()
+        launch = DataPlaneLaunch("jt0002", daemon, None, tmp_path / "dataplane.log")
+        await_dataplane(settings, launch, timeout_s=20, fresh_after=apply_ended)
+        writer.join()
+        assert daemon.poll() is None, "the daemon without a SIGUSR1 handler was signalled"
     finally:
         daemon.kill()
         daemon.wait()

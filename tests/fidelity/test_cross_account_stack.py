@@ -9,7 +9,7 @@ import pytest
 
 from harness.controlplane.aws import CROSS_ACCOUNT_IDS, AwsClients
 from harness.controlplane.localstack import LocalStackProcess
-from harness.deploy import _tf_vars
+from harness.deploy import _terraform, _tf_vars
 from harness.settings import load_settings
 from tests.fidelity import control
 
@@ -27,7 +27,9 @@ def test_the_stack_and_the_harness_agree_on_the_two_accounts() -> None:
     assert settings.local_cloud and settings.stack_dir.name == "local-cross-account"
     variables = _tf_vars(settings, settings.state_dir / "wheelhouse")
     assert (variables["service_account_id"], variables["consumer_account_id"]) == CROSS_ACCOUNT_IDS
-    assert variables["localstack_endpoint"] == settings.localstack_url
+    # LocalStack's URL reaches the provider through the environment, not an `endpoints` block.
+    assert variables["localstack_endpoint"] is None
+    assert _terraform(settings).env["AWS_ENDPOINT_URL"] == settings.localstack_url
     # Without the harness (plain terraform apply) the stack's defaults are the same accounts.
     defaults = tuple(_stack_default(v) for v in ("service_account_id", "consumer_account_id"))
     assert defaults == CROSS_ACCOUNT_IDS

@@ -4,11 +4,13 @@
 # id, so each provider configuration below is one account.
 
 variable "localstack_endpoint" {
-  type        = string
-  description = "URL of LocalStack's gateway."
+  type = string
+  # The harness passes null and sets AWS_ENDPOINT_URL instead: the provider validates an
+  # `endpoints` block (an object of some 300 services) for 3-4 s on every plan and apply.
+  description = "URL of LocalStack's gateway; null takes it from AWS_ENDPOINT_URL (as `make deploy` does)."
   default     = "http://127.0.0.1:4566"
   validation {
-    condition     = can(regex("^https?://[^/\\s]+$", var.localstack_endpoint))
+    condition     = var.localstack_endpoint == null || can(regex("^https?://[^/\\s]+$", var.localstack_endpoint))
     error_message = "localstack_endpoint must be a URL such as http://127.0.0.1:4566 (no path)."
   }
 }
@@ -48,14 +50,8 @@ locals {
   create_ssm_endpoints    = false
   # LocalStack's endpoints; its AZ names are the same in every account, so the shared
   # per-suffix subnets line up on both sides (on AWS, map by AZ id: examples/cross-account).
-  localstack_endpoints = {
-    ec2   = var.localstack_endpoint
-    elbv2 = var.localstack_endpoint
-    iam   = var.localstack_endpoint
-    s3    = var.localstack_endpoint
-    ssm   = var.localstack_endpoint
-    sts   = var.localstack_endpoint
-  }
+  # No `endpoints` block when the endpoint comes from AWS_ENDPOINT_URL (see the variable).
+  localstack_endpoints = var.localstack_endpoint == null ? [] : [var.localstack_endpoint]
 }
 
 provider "aws" {
@@ -69,13 +65,16 @@ provider "aws" {
   skip_region_validation      = true
   s3_use_path_style           = true
 
-  endpoints {
-    ec2   = local.localstack_endpoints.ec2
-    elbv2 = local.localstack_endpoints.elbv2
-    iam   = local.localstack_endpoints.iam
-    s3    = local.localstack_endpoints.s3
-    ssm   = local.localstack_endpoints.ssm
-    sts   = local.localstack_endpoints.sts
+  dynamic "endpoints" {
+    for_each = local.localstack_endpoints
+    content {
+      ec2   = endpoints.value
+      elbv2 = endpoints.value
+      iam   = endpoints.value
+      s3    = endpoints.value
+      ssm   = endpoints.value
+      sts   = endpoints.value
+    }
   }
 }
 
@@ -91,12 +90,15 @@ provider "aws" {
   skip_region_validation      = true
   s3_use_path_style           = true
 
-  endpoints {
-    ec2   = local.localstack_endpoints.ec2
-    elbv2 = local.localstack_endpoints.elbv2
-    iam   = local.localstack_endpoints.iam
-    s3    = local.localstack_endpoints.s3
-    ssm   = local.localstack_endpoints.ssm
-    sts   = local.localstack_endpoints.sts
+  dynamic "endpoints" {
+    for_each = local.localstack_endpoints
+    content {
+      ec2   = endpoints.value
+      elbv2 = endpoints.value
+      iam   = endpoints.value
+      s3    = endpoints.value
+      ssm   = endpoints.value
+      sts   = endpoints.value
+    }
   }
 }

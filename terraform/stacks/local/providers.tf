@@ -1,11 +1,13 @@
 # The local stack: the kit deployed to LocalStack (started by the harness, `make deploy`).
 
 variable "localstack_endpoint" {
-  type        = string
-  description = "URL of LocalStack's gateway."
+  type = string
+  # The harness passes null and sets AWS_ENDPOINT_URL instead: the provider validates an
+  # `endpoints` block (an object of some 300 services) for 3-4 s on every plan and apply.
+  description = "URL of LocalStack's gateway; null takes it from AWS_ENDPOINT_URL (as `make deploy` does)."
   default     = "http://127.0.0.1:4566"
   validation {
-    condition     = can(regex("^https?://[^/\\s]+$", var.localstack_endpoint))
+    condition     = var.localstack_endpoint == null || can(regex("^https?://[^/\\s]+$", var.localstack_endpoint))
     error_message = "localstack_endpoint must be a URL such as http://127.0.0.1:4566 (no path)."
   }
 }
@@ -35,12 +37,15 @@ provider "aws" {
   skip_region_validation      = true
   s3_use_path_style           = true
 
-  endpoints {
-    ec2   = var.localstack_endpoint
-    elbv2 = var.localstack_endpoint
-    iam   = var.localstack_endpoint
-    s3    = var.localstack_endpoint
-    ssm   = var.localstack_endpoint
-    sts   = var.localstack_endpoint
+  dynamic "endpoints" {
+    for_each = var.localstack_endpoint == null ? [] : [var.localstack_endpoint]
+    content {
+      ec2   = endpoints.value
+      elbv2 = endpoints.value
+      iam   = endpoints.value
+      s3    = endpoints.value
+      ssm   = endpoints.value
+      sts   = endpoints.value
+    }
   }
 }
