@@ -197,6 +197,7 @@ def serve(
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
         plane.stop()
+        reader.close()
         with contextlib.suppress(OSError):
             state_path(settings.state_dir).unlink()
     return 0

@@ -97,11 +97,16 @@ def _rule(perm: dict[str, Any]) -> SecurityGroupRule:
 
 def read_topology(clients: AwsClients) -> Topology:
     """Everything the data plane and the checks need, in one pass over the APIs."""
-    return TopologyReader(clients).read()
+    with TopologyReader(clients) as reader:
+        return reader.read()
 
 
 class TopologyReader:
-    """Reads the topology again and again with the same clients (the daemon polls)."""
+    """Reads the topology again and again with the same clients (the daemon polls).
+
+    Its threads (the Describe calls of one read go out at once) live as long as the reader:
+    ``close()``, or use it as a context manager, when done.
+    """
 
     def __init__(self, clients: AwsClients) -> None:
         self.clients = clients
@@ -109,6 +114,17 @@ class TopologyReader:
         # consumer's); each account sees only its own resources.
         self._accounts = [(c.ec2(), c.elbv2()) for c in clients.accounts()]
         self._proxy_protocol: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(max_workers=len(_LISTS), thread_name_prefix="read")
+
+    def __enter__(self) -> TopologyReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the reader's threads; safe to call twice."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
     def read(self) -> Topology:
         return _guarded(self.clients, self._read_with_user_data)
@@ -116,7 +132,7 @@ class TopologyReader:
     def _read_with_user_data(self) -> Topology:
         parts = []
         for ec2, elbv2 in self._accounts:
-            part = _read(self.clients.region, ec2, elbv2)
+            part = _read(self._pool, self.clients.region, ec2, elbv2)
             instances = tuple(
                 replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(ec2, i.instance_id))
                 for i in part.instances
@@ -186,12 +202,7 @@ def _listed(client: BaseClient, operation: str, key: str) -> list[dict[str, Any]
     return list(_pages(client, operation, key))
 
 
-def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> Topology:
-    with ThreadPoolExecutor(max_workers=len(_LISTS), thread_name_prefix="read") as pool:
-        return _read_with(pool, region, ec2, elbv2)
-
-
-def _read_with(
+def _read(
     pool: ThreadPoolExecutor, region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client
 ) -> Topology:
     clients: dict[str, BaseClient] = {"ec2": ec2, "elbv2": elbv2}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -372,3 +373,23 @@ def test_no_service_lookup_without_private_dns(clients: AwsClients) -> None:
     assert not endpoint.private_dns_enabled and not endpoint.private_dns_in_use
     ec2 = clients.ec2()
     assert all(op != "describe_vpc_endpoint_services" for op, _ in ec2.calls)
+
+
+def test_a_reader_keeps_its_threads_across_reads_and_ends_them_on_close(
+    clients: AwsClients,
+) -> None:
+    def readers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("read")}
+
+    already = readers()
+    reader = inventory.TopologyReader(clients)
+    reader.read()
+    first = readers() - already
+    assert first, "a read asks its Describe calls in the reader's threads"
+    for _ in range(3):
+        reader.read()
+    kept = readers() - already
+    assert first <= kept and all(t.is_alive() for t in first), "a read does not end its threads"
+    assert len(kept) <= len(inventory._LISTS), "later reads reuse them, up to one per call"
+    reader.close()
+    assert not (readers() - already), "close() ends them"
