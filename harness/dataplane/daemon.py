@@ -66,8 +66,32 @@ class _Stop:
             wake.set()
 
 
-class _RouteAbsent(Exception):
+class ChangeNoticeAbsent(Exception):
     """The control plane has no change notice (AWS itself, or an older plug-in)."""
+
+
+def ask_generation(
+    localstack_url: str, after: int | None = None, hold_s: float = LONG_POLL_S
+) -> int:
+    """One long-poll of the plug-in's change notice: the generation at once when ``after`` is
+    None, else once it differs from ``after`` (or, unchanged, after ``hold_s``).
+
+    Raises ``ChangeNoticeAbsent`` when the route is not there, ``ValueError`` for an answer
+    that is not ``{"generation": <int>}``, ``OSError`` when it does not answer.
+    """
+    url = localstack_url.rstrip("/") + CHANGES_ROUTE
+    query = "" if after is None else f"?after={after}&timeout={hold_s:g}"
+    try:
+        with urllib.request.urlopen(url + query, timeout=hold_s + 10) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 405):
+            raise ChangeNoticeAbsent(f"{url} answered {exc.code}") from exc
+        raise
+    generation = body.get("generation") if isinstance(body, dict) else None
+    if not isinstance(generation, int):
+        raise ValueError(f"{url} answered {body!r}, not {{'generation': <int>}}")
+    return generation
 
 
 class ChangeWatcher:
@@ -86,7 +110,7 @@ class ChangeWatcher:
         retry_s: float = POLL_INTERVAL_S,
         hold_s: float = LONG_POLL_S,
     ) -> None:
-        self.url = localstack_url.rstrip("/") + CHANGES_ROUTE
+        self.localstack_url = localstack_url
         self.wake = wake
         self.stop = stop
         self.retry_s = retry_s
@@ -101,24 +125,13 @@ class ChangeWatcher:
 
     def ask(self, after: int | None) -> int:
         """One long-poll: the generation once it differs from ``after`` (or at the hold)."""
-        url = self.url if after is None else f"{self.url}?after={after}&timeout={self.hold_s:g}"
-        try:
-            with urllib.request.urlopen(url, timeout=self.hold_s + 10) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 405):
-                raise _RouteAbsent(f"{self.url} answered {exc.code}") from exc
-            raise
-        generation = body.get("generation") if isinstance(body, dict) else None
-        if not isinstance(generation, int):
-            raise ValueError(f"{self.url} answered {body!r}, not {{'generation': <int>}}")
-        return generation
+        return ask_generation(self.localstack_url, after, self.hold_s)
 
     def _run(self) -> None:
         while not self.stop.is_set():
             try:
                 current = self.ask(self.generation)
-            except _RouteAbsent as exc:
+            except ChangeNoticeAbsent as exc:
                 self.follow = f"polling (no change notice: {exc})"
                 return
             except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
