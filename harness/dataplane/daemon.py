@@ -162,10 +162,6 @@ def serve(
     wake = threading.Event()
     stop.wakes.append(wake)
     reader = TopologyReader(AwsClients.from_settings(settings))
-    # Where a pass spends its time (in the state file, for `make bench` and for profiling):
-    # the reconciler's phases and the whole pass.
-    timing: dict[str, float] = {}
-
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
     me = ProcessId.self()
@@ -180,32 +176,26 @@ def serve(
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
     watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s).start()
-    extra = {"follow": watcher.follow, "pass_timing": timing}
-    write_state(settings.state_dir, {**base, **plane.snapshot(), **extra})
+    write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
     try:
         while not stop.event.is_set():
             # Cleared before the pass: a change that lands during it wakes the next one.
             wake.clear()
-            started = time.monotonic()
             base["pass_started_at"] = time.time()
             try:
                 changes = plane.reconcile()
                 plane.last_error = None
-                timing.clear()
-                timing.update(plane.timing)
-                timing["pass_s"] = round(time.monotonic() - started, 4)
                 for change in changes:
                     print(f"{time.strftime('%H:%M:%S')} {change}", flush=True)
                 if changes:
-                    print(f"{time.strftime('%H:%M:%S')} pass took {timing}", flush=True)
+                    print(f"{time.strftime('%H:%M:%S')} pass took {plane.timing}", flush=True)
             except HarnessError as exc:
                 plane.last_error = str(exc)
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc}", flush=True)
             except Exception as exc:
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
-            extra = {"follow": watcher.follow, "pass_timing": dict(timing)}
-            write_state(settings.state_dir, {**base, **plane.snapshot(), **extra})
+            write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
             wake.wait(poll_s)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)

@@ -21,7 +21,7 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
      "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...],
      "follow": "change-notice" | "polling (<why>)",
      "pass_timing": {"read_s": <topology read>, "<phase>_s": ..., "pass_s": <whole pass>}
-                    (the last successful pass, by phase: DataPlane.timing),
+                    (the last pass, by phase: DataPlane.timing; a failed one as far as it got),
      "pass_started_at": <epoch when the pass this state reports began>}
 """
 
