@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness.dataplane.daemon import LONG_POLL_S, ChangeNoticeAbsent, ask_generation
+from harness.dataplane.daemon import LONG_POLL_S, ChangeNoticeAbsent, ask_changes
 from harness.errors import HarnessError
 
 SIZES = (1, 20, 100)
@@ -187,7 +187,7 @@ class AvailableClock:
         end = time.monotonic() + self.deadline_s
         try:
             while seen < self.before + 2 and (left := end - time.monotonic()) > 0:
-                seen = ask_generation(self.url, seen, hold_s=min(LONG_POLL_S, left))
+                seen = ask_changes(self.url, seen, hold_s=min(LONG_POLL_S, left)).generation
             if seen >= self.before + 2:
                 self.at = time.monotonic()
         except (OSError, ValueError, ChangeNoticeAbsent) as exc:
@@ -285,7 +285,7 @@ def measure_size(
                 f"{len(early)} pending endpoints already listen before acceptance",
                 hint="a pending endpoint must carry no traffic (planner._endpoint_listeners)",
             )
-        before_accept = ask_generation(settings.localstack_url)
+        before_accept = ask_changes(settings.localstack_url).generation
         clock = AvailableClock(settings.localstack_url, before_accept, CONVERGE_DEADLINE_S)
         clock.start()
         started = time.monotonic()

@@ -70,14 +70,24 @@ class ChangeNoticeAbsent(Exception):
     """The control plane has no change notice (AWS itself, or an older plug-in)."""
 
 
-def ask_generation(
+@dataclass(frozen=True)
+class ChangeNotice:
+    """One answer of the change notice: the generation, and the names of the changes since
+    the generation asked about (None when the plug-in cannot say, or was not asked)."""
+
+    generation: int
+    changes: frozenset[str] | None = None
+
+
+def ask_changes(
     localstack_url: str, after: int | None = None, hold_s: float = LONG_POLL_S
-) -> int:
-    """One long-poll of the plug-in's change notice: the generation at once when ``after`` is
-    None, else once it differs from ``after`` (or, unchanged, after ``hold_s``).
+) -> ChangeNotice:
+    """One long-poll of the plug-in's change notice: at once when ``after`` is None, else
+    once the generation differs from ``after`` (or, unchanged, after ``hold_s``).
 
     Raises ``ChangeNoticeAbsent`` when the route is not there, ``ValueError`` for an answer
-    that is not ``{"generation": <int>}``, ``OSError`` when it does not answer.
+    that is not ``{"generation": <int>, "changes": [<str>, ...]}`` (changes optional),
+    ``OSError`` when it does not answer.
     """
     url = localstack_url.rstrip("/") + CHANGES_ROUTE
     query = "" if after is None else f"?after={after}&timeout={hold_s:g}"
@@ -89,13 +99,21 @@ def ask_generation(
             raise ChangeNoticeAbsent(f"{url} answered {exc.code}") from exc
         raise
     generation = body.get("generation") if isinstance(body, dict) else None
-    if not isinstance(generation, int):
-        raise ValueError(f"{url} answered {body!r}, not {{'generation': <int>}}")
-    return generation
+    changes = body.get("changes") if isinstance(body, dict) else None
+    if not isinstance(generation, int) or not (
+        changes is None or (isinstance(changes, list) and all(isinstance(c, str) for c in changes))
+    ):
+        raise ValueError(
+            f"{url} answered {body!r}, not {{'generation': <int>, 'changes': [<str>, ...]}}"
+        )
+    return ChangeNotice(generation, None if changes is None else frozenset(changes))
 
 
 class ChangeWatcher:
     """Long-polls the plug-in's change notice in a thread and sets ``wake`` on every change.
+
+    ``take()`` says what changed since it was last called, by name, so that a pass can read
+    only what those changes touch.
 
     ``follow`` says how the daemon follows the control plane: ``change-notice``, or
     ``polling (...)`` with the reason when the route is absent (then the watcher ends and
@@ -117,15 +135,25 @@ class ChangeWatcher:
         self.hold_s = hold_s
         self.generation: int | None = None
         self.follow = "polling (change notice not asked yet)"
+        self._lock = threading.Lock()
+        # The names of the changes since the last take(); None: not known (read everything).
+        self._changed: set[str] | None = None
         self._thread = threading.Thread(target=self._run, name="change-watcher", daemon=True)
 
     def start(self) -> ChangeWatcher:
         self._thread.start()
         return self
 
-    def ask(self, after: int | None) -> int:
+    def ask(self, after: int | None) -> ChangeNotice:
         """One long-poll: the generation once it differs from ``after`` (or at the hold)."""
-        return ask_generation(self.localstack_url, after, self.hold_s)
+        return ask_changes(self.localstack_url, after, self.hold_s)
+
+    def take(self) -> frozenset[str] | None:
+        """The names of the changes noticed since the last call; None when that is not known
+        (the first call, or a notice that could not name what changed)."""
+        with self._lock:
+            taken, self._changed = self._changed, set()
+        return None if taken is None else frozenset(taken)
 
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -139,9 +167,14 @@ class ChangeWatcher:
                 self.stop.wait(self.retry_s)
                 continue
             self.follow = "change-notice"
-            if self.generation is not None and current != self.generation:
+            if self.generation is not None and current.generation != self.generation:
+                with self._lock:
+                    if current.changes is None:
+                        self._changed = None
+                    elif self._changed is not None:
+                        self._changed |= current.changes
                 self.wake.set()
-            self.generation = current
+            self.generation = current.generation
 
 
 def serve(
@@ -161,7 +194,10 @@ def serve(
     # Set by a change notice and by SIGTERM alike, so one wait serves both.
     wake = threading.Event()
     stop.wakes.append(wake)
-    reader = TopologyReader(AwsClients.from_settings(settings))
+    # A whole read at least every poll interval, as without a change notice; in between, a
+    # pass woken by the notice reads only what the changes touch.
+    reader = TopologyReader(AwsClients.from_settings(settings), full_every_s=poll_s)
+    watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s)
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
     me = ProcessId.self()
@@ -169,14 +205,18 @@ def serve(
     plane = DataPlane(
         settings.state_dir,
         env_id,
-        reader.read,
+        # What changed is taken as the pass reads: a change noticed later wakes the next pass.
+        lambda: reader.read(watcher.take()),
         http_reporter(settings.localstack_url),
         python=jerp_python,
     )
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
-    watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s).start()
-    write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
+    watcher.start()
+    write_state(
+        settings.state_dir,
+        {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
+    )
     try:
         while not stop.event.is_set():
             # Cleared before the pass: a change that lands during it wakes the next one.
@@ -195,7 +235,10 @@ def serve(
             except Exception as exc:
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
-            write_state(settings.state_dir, {**base, **plane.snapshot(), "follow": watcher.follow})
+            write_state(
+                settings.state_dir,
+                {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
+            )
             wake.wait(poll_s)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
