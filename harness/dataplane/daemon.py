@@ -47,6 +47,9 @@ from harness.processes import ProcessId, wait_for
 from harness.settings import HarnessSettings
 
 POLL_INTERVAL_S = 2.0
+# A pass woken by a change notice that names its changes reads only what they touch (see
+# TopologyReader); one whole read at least this often all the same, however busy the notice.
+WHOLE_READ_EVERY_S = 10.0
 CHANGES_ROUTE = "/_jerp/changes"
 # How long one long-poll is held open by the plug-in; the HTTP timeout adds a margin to it.
 LONG_POLL_S = 10.0
@@ -194,9 +197,9 @@ def serve(
     # Set by a change notice and by SIGTERM alike, so one wait serves both.
     wake = threading.Event()
     stop.wakes.append(wake)
-    # A whole read at least every poll interval, as without a change notice; in between, a
-    # pass woken by the notice reads only what the changes touch.
-    reader = TopologyReader(AwsClients.from_settings(settings), full_every_s=poll_s)
+    # The periodic pass (no change named) reads everything, as without a change notice; a pass
+    # woken by the notice reads only what the named changes touch.
+    reader = TopologyReader(AwsClients.from_settings(settings), whole_every_s=WHOLE_READ_EVERY_S)
     watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s)
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
@@ -228,7 +231,8 @@ def serve(
                 for change in changes:
                     print(f"{time.strftime('%H:%M:%S')} {change}", flush=True)
                 if changes:
-                    print(f"{time.strftime('%H:%M:%S')} pass took {plane.timing}", flush=True)
+                    took = f"pass took {plane.timing}, read {reader.last_read}"
+                    print(f"{time.strftime('%H:%M:%S')} {took}", flush=True)
             except HarnessError as exc:
                 plane.last_error = str(exc)
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc}", flush=True)

@@ -122,14 +122,15 @@ class TopologyReader:
 
     ``read(changed)`` with the names of what changed since the last read (the plug-in's change
     notice) reads only the parts those changes touch, as long as the last whole read is younger
-    than ``full_every_s``; otherwise, and by default, it reads everything. Its threads (the
+    than ``whole_every_s``; otherwise, and by default, it reads everything. A read with no
+    change named (``None`` or empty: the periodic poll) reads everything too. Its threads (the
     Describe calls of one read go out at once) live as long as the reader: ``close()``, or use
     it as a context manager, when done.
     """
 
-    def __init__(self, clients: AwsClients, full_every_s: float = 0.0) -> None:
+    def __init__(self, clients: AwsClients, whole_every_s: float = 0.0) -> None:
         self.clients = clients
-        self.full_every_s = full_every_s
+        self.whole_every_s = whole_every_s
         # One pair per account the stack spans (local cross-account: the service's and the
         # consumer's); each account sees only its own resources.
         self._accounts = [(c.ec2(), c.elbv2()) for c in clients.accounts()]
@@ -153,7 +154,7 @@ class TopologyReader:
 
     def read(self, changed: Collection[str] | None = None) -> Topology:
         """The topology; ``changed``: the names of what changed since the last read, None when
-        not known."""
+        not known, empty when none was named."""
         stale = self._stale(changed)
         try:
             return _guarded(self.clients, lambda: self._read_parts(stale))
@@ -165,9 +166,9 @@ class TopologyReader:
     def _stale(self, changed: Collection[str] | None) -> set[str] | None:
         """The parts to read again, or None for everything."""
         if (
-            changed is None
+            not changed
             or self._parts is None
-            or time.monotonic() - self._whole_at >= self.full_every_s
+            or time.monotonic() - self._whole_at >= self.whole_every_s
         ):
             return None
         parts = {_PART_OF_CHANGE.get(name) for name in changed}
@@ -184,7 +185,7 @@ class TopologyReader:
                 _read_again(self._pool, part, ec2, stale)
                 for part, (ec2, _) in zip(self._parts, self._accounts, strict=True)
             ]
-            self.last_read = ",".join(sorted(stale)) or "nothing"
+            self.last_read = ",".join(sorted(stale))
         return _merge(self._parts)
 
     def _read_with_user_data(self, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> Topology:

@@ -425,7 +425,7 @@ def test_after_an_acceptance_only_the_endpoints_are_read_again(
     fakes: tuple[FakeClient, FakeClient, AwsClients],
 ) -> None:
     ec2, elbv2, clients = fakes
-    with inventory.TopologyReader(clients, full_every_s=60) as reader:
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
         whole = reader.read(None)
         assert "describe_security_groups" in _asked(ec2, elbv2)
         _accepted(ec2)
@@ -446,7 +446,7 @@ def test_a_security_group_rule_change_reads_the_groups_alone(
     fakes: tuple[FakeClient, FakeClient, AwsClients],
 ) -> None:
     ec2, elbv2, clients = fakes
-    with inventory.TopologyReader(clients, full_every_s=60) as reader:
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
         reader.read(None)
         _asked(ec2, elbv2)
         ec2.answers["describe_security_groups"] = {"SecurityGroups": []}
@@ -458,6 +458,7 @@ def test_a_security_group_rule_change_reads_the_groups_alone(
     ("changed", "why"),
     [
         (None, "what changed is not known"),
+        (set(), "no change named: the periodic poll"),
         ({"AcceptVpcEndpointConnections", "CreateVpc"}, "a change the reader cannot place"),
     ],
 )
@@ -465,7 +466,7 @@ def test_everything_is_read_when_the_changes_are_not_all_known(
     fakes: tuple[FakeClient, FakeClient, AwsClients], changed: set[str] | None, why: str
 ) -> None:
     ec2, elbv2, clients = fakes
-    with inventory.TopologyReader(clients, full_every_s=60) as reader:
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
         reader.read(None)
         _asked(ec2, elbv2)
         reader.read(changed)
@@ -473,11 +474,11 @@ def test_everything_is_read_when_the_changes_are_not_all_known(
     assert "describe_vpcs" in _asked(ec2, elbv2), why
 
 
-def test_everything_is_read_once_the_last_whole_read_is_older_than_full_every_s(
+def test_everything_is_read_once_the_last_whole_read_is_older_than_whole_every_s(
     fakes: tuple[FakeClient, FakeClient, AwsClients],
 ) -> None:
     *_, clients = fakes
-    with inventory.TopologyReader(clients) as reader:  # full_every_s=0: every read whole
+    with inventory.TopologyReader(clients) as reader:  # whole_every_s=0: every read whole
         reader.read(None)
         reader.read({"AcceptVpcEndpointConnections"})
         assert reader.last_read == "all"
@@ -488,11 +489,11 @@ def test_a_failed_read_makes_the_next_read_whole(
 ) -> None:
     """The changes a failed read took are not read yet: nothing of them may be lost."""
     ec2, _, clients = fakes
-    with inventory.TopologyReader(clients, full_every_s=60) as reader:
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
         reader.read(None)
         answer = ec2.answers.pop("describe_vpc_endpoints")
         with pytest.raises(KeyError):
             reader.read({"AcceptVpcEndpointConnections"})
         ec2.answers["describe_vpc_endpoints"] = answer
-        reader.read(set())
+        reader.read({"AcceptVpcEndpointConnections"})
         assert reader.last_read == "all"
