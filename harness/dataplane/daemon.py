@@ -148,7 +148,7 @@ class ChangeWatcher:
         return self
 
     def ask(self, after: int | None) -> ChangeNotice:
-        """One long-poll: the generation once it differs from ``after`` (or at the hold)."""
+        """One long-poll (:func:`ask_changes`), held for this watcher's ``hold_s``."""
         return ask_changes(self.localstack_url, after, self.hold_s)
 
     def take(self) -> frozenset[str] | None:
