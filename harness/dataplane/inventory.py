@@ -55,28 +55,34 @@ def _pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Itera
 _FILTER_VALUES_MAX = 200
 
 
-def _endpoint_enis(ec2: BaseClient, endpoints: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The ENIs of the endpoints that are not going away, by id, in one call per 200: a read
-    per endpoint made a topology read of 100 endpoints take seconds. A filter, not
-    NetworkInterfaceIds: an ENI removed in the meantime is left out instead of failing the
-    whole read."""
+def _endpoint_enis(
+    ec2: BaseClient, endpoints: list[dict[str, Any]], known: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The ENIs of the endpoints that are not going away, by id.
+
+    Only those not in ``known`` are asked for (and added to it): an ENI's subnet, zone and
+    primary address are fixed for its life, and describing 100 of them again costs LocalStack
+    as much as describing the endpoints. Asked in one call per 200: a read per endpoint made a
+    topology read of 100 endpoints take seconds. A filter, not NetworkInterfaceIds: an ENI
+    removed in the meantime is left out instead of failing the whole read.
+    """
     wanted = [
         eni_id
         for ep in endpoints
         if str(ep.get("State", "")).lower() not in ("deleted", "deleting")
         for eni_id in ep.get("NetworkInterfaceIds") or []
     ]
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), _FILTER_VALUES_MAX):
-        chunk = wanted[start : start + _FILTER_VALUES_MAX]
+    missing = [eni_id for eni_id in wanted if eni_id not in known]
+    for start in range(0, len(missing), _FILTER_VALUES_MAX):
+        chunk = missing[start : start + _FILTER_VALUES_MAX]
         for eni in _pages(
             ec2,
             "describe_network_interfaces",
             "NetworkInterfaces",
             Filters=[{"Name": "network-interface-id", "Values": chunk}],
         ):
-            found[eni["NetworkInterfaceId"]] = eni
-    return found
+            known[eni["NetworkInterfaceId"]] = eni
+    return {eni_id: known[eni_id] for eni_id in wanted if eni_id in known}
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
@@ -139,6 +145,9 @@ class TopologyReader:
         # Each account's part of the last read, and when the last whole read began.
         self._parts: list[Topology] | None = None
         self._whole_at = 0.0
+        # The endpoint ENIs described so far, by id (see _endpoint_enis); a whole read keeps
+        # only those still in use.
+        self._enis: dict[str, dict[str, Any]] = {}
         # What the last read asked for: "all", or the parts it read again (for the pass timing).
         self.last_read = ""
 
@@ -180,16 +189,20 @@ class TopologyReader:
             self._parts = [self._read_with_user_data(ec2, elbv2) for ec2, elbv2 in self._accounts]
             self._whole_at = started
             self.last_read = "all"
+            in_use = {
+                i.eni_id for part in self._parts for e in part.endpoints for i in e.interfaces
+            }
+            self._enis = {k: v for k, v in self._enis.items() if k in in_use}
         else:
             self._parts = [
-                _read_again(self._pool, part, ec2, stale)
+                _read_again(self._pool, part, ec2, stale, self._enis)
                 for part, (ec2, _) in zip(self._parts, self._accounts, strict=True)
             ]
             self.last_read = ",".join(sorted(stale))
         return _merge(self._parts)
 
     def _read_with_user_data(self, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> Topology:
-        part = _read(self._pool, self.clients.region, ec2, elbv2)
+        part = _read(self._pool, self.clients.region, ec2, elbv2, self._enis)
         instances = tuple(
             replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(ec2, i.instance_id))
             for i in part.instances
@@ -212,11 +225,16 @@ class TopologyReader:
 
 
 def _read_again(
-    pool: ThreadPoolExecutor, part: Topology, ec2: EC2Client, stale: set[str]
+    pool: ThreadPoolExecutor,
+    part: Topology,
+    ec2: EC2Client,
+    stale: set[str],
+    enis: dict[str, dict[str, Any]],
 ) -> Topology:
-    """``part`` (one account's) with the ``stale`` parts read again, at the same time."""
+    """``part`` (one account's) with the ``stale`` parts read again, at the same time;
+    ``enis``: the endpoint ENIs described so far."""
     subnet_az = {s.subnet_id: s.az for v in part.vpcs for s in v.subnets}
-    endpoints = pool.submit(_read_endpoints, ec2, subnet_az) if "endpoints" in stale else None
+    endpoints = pool.submit(_read_endpoints, ec2, subnet_az, enis) if "endpoints" in stale else None
     groups = pool.submit(_read_security_groups, ec2) if "security_groups" in stale else None
     return replace(
         part,
@@ -273,8 +291,13 @@ def _listed(client: BaseClient, operation: str, key: str) -> list[dict[str, Any]
 
 
 def _read(
-    pool: ThreadPoolExecutor, region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client
+    pool: ThreadPoolExecutor,
+    region: str,
+    ec2: EC2Client,
+    elbv2: ElasticLoadBalancingv2Client,
+    enis: dict[str, dict[str, Any]],
 ) -> Topology:
+    """One account's topology; ``enis``: the endpoint ENIs described so far."""
     clients: dict[str, BaseClient] = {"ec2": ec2, "elbv2": elbv2}
     asked: dict[str, Future[list[dict[str, Any]]]] = {
         operation: pool.submit(_listed, clients[client], operation, key)
@@ -286,7 +309,7 @@ def _read(
 
     interface_endpoints = _interface_endpoints(listed("describe_vpc_endpoints"))
     # Their ENIs meanwhile, while the load balancers and target groups are read here.
-    endpoint_enis = pool.submit(_endpoint_enis, ec2, interface_endpoints)
+    endpoint_enis = pool.submit(_endpoint_enis, ec2, interface_endpoints, enis)
 
     subnets_by_vpc: dict[str, list[Subnet]] = {}
     for s in listed("describe_subnets"):
@@ -472,13 +495,15 @@ def _interface_endpoints(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [ep for ep in listed if ep.get("VpcEndpointType", "Interface") == "Interface"]
 
 
-def _read_endpoints(ec2: EC2Client, subnet_az: dict[str, str]) -> tuple[Endpoint, ...]:
+def _read_endpoints(
+    ec2: EC2Client, subnet_az: dict[str, str], enis: dict[str, dict[str, Any]]
+) -> tuple[Endpoint, ...]:
     """The interface endpoints alone, with their ENIs and private DNS names."""
     interface_endpoints = _interface_endpoints(
         _listed(ec2, "describe_vpc_endpoints", "VpcEndpoints")
     )
-    enis = _endpoint_enis(ec2, interface_endpoints)
-    return _endpoints(ec2, interface_endpoints, enis, subnet_az)
+    described = _endpoint_enis(ec2, interface_endpoints, enis)
+    return _endpoints(ec2, interface_endpoints, described, subnet_az)
 
 
 def _endpoints(

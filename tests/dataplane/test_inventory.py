@@ -431,7 +431,8 @@ def test_after_an_acceptance_only_the_endpoints_are_read_again(
         _accepted(ec2)
         again = reader.read({"AcceptVpcEndpointConnections", "VpcEndpointAvailable"})
         assert reader.last_read == "endpoints"
-    assert _asked(ec2, elbv2) == {"describe_vpc_endpoints", "describe_network_interfaces"}
+    # Its ENI was described by the first read and cannot have changed.
+    assert _asked(ec2, elbv2) == {"describe_vpc_endpoints"}
     assert [e.state for e in again.endpoints] == ["available"]
     assert again.endpoints[0].interfaces == whole.endpoints[0].interfaces
     assert (again.vpcs, again.security_groups, again.load_balancers, again.target_groups) == (
@@ -497,3 +498,32 @@ def test_a_failed_read_makes_the_next_read_whole(
         ec2.answers["describe_vpc_endpoints"] = answer
         reader.read({"AcceptVpcEndpointConnections"})
         assert reader.last_read == "all"
+
+
+def test_an_endpoint_eni_is_described_once_while_it_is_in_use(
+    fakes: tuple[FakeClient, FakeClient, AwsClients],
+) -> None:
+    ec2, _, clients = fakes
+
+    def eni_lookups() -> list[list[str]]:
+        asked = [
+            kwargs["Filters"][0]["Values"]
+            for operation, kwargs in ec2.calls
+            if operation == "describe_network_interfaces"
+            and kwargs["Filters"][0]["Name"] == "network-interface-id"
+        ]
+        ec2.calls.clear()
+        return asked
+
+    with inventory.TopologyReader(clients) as reader:
+        first = reader.read(None)
+        assert eni_lookups() == [["eni-1"]]
+        again = reader.read(None)
+        assert eni_lookups() == [], "a whole read asks only for ENIs it has not described"
+        assert again.endpoints == first.endpoints
+        # The endpoint goes away: its ENI is forgotten, and asked for should it come back.
+        ec2.answers["describe_vpc_endpoints"] = {"VpcEndpoints": []}
+        reader.read(None)
+        ec2.answers["describe_vpc_endpoints"] = EC2["describe_vpc_endpoints"]
+        reader.read(None)
+        assert eni_lookups() == [["eni-1"]]
