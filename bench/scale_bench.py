@@ -23,17 +23,16 @@ all again before the next size. Memory per endpoint, three ways (``/proc/<pid>/s
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import socket
 import threading
 import time
-import urllib.request
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.dataplane.daemon import LONG_POLL_S, ChangeNoticeAbsent, ask_changes
 from harness.errors import HarnessError
 
 SIZES = (1, 20, 100)
@@ -43,7 +42,6 @@ CONVERGE_DEADLINE_S = 60.0
 # A sweep of 100 namespaces costs milliseconds of CPU on a machine the data plane shares; a
 # coarser poll would inflate the figure (by up to the interval).
 SWEEP_S = 0.05
-CHANGES_ROUTE = "/_jerp/changes"
 FIRST_OCTET = 10
 SECOND_OCTET_BASE = 100  # consumer VPCs 10.100.0.0/16 .. 10.199.0.0/16
 
@@ -162,12 +160,6 @@ def footprint(state_dir: Path) -> Footprint:
 # --------------------------------------------------------------------------- availability
 
 
-def _generation(url: str, after: int | None = None, hold_s: float = 10.0) -> int:
-    query = "" if after is None else f"?after={after}&timeout={hold_s:g}"
-    with urllib.request.urlopen(url + CHANGES_ROUTE + query, timeout=hold_s + 10) as answer:
-        return int(json.loads(answer.read())["generation"])
-
-
 class AvailableClock:
     """When accepted endpoints turn ``available``, from the plug-in's change notice.
 
@@ -195,10 +187,10 @@ class AvailableClock:
         end = time.monotonic() + self.deadline_s
         try:
             while seen < self.before + 2 and (left := end - time.monotonic()) > 0:
-                seen = _generation(self.url, seen, hold_s=min(10.0, left))
+                seen = ask_changes(self.url, seen, hold_s=min(LONG_POLL_S, left)).generation
             if seen >= self.before + 2:
                 self.at = time.monotonic()
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, ChangeNoticeAbsent) as exc:
             self.error = f"{type(exc).__name__}: {exc}"
 
     def wait(self) -> float | None:
@@ -293,7 +285,7 @@ def measure_size(
                 f"{len(early)} pending endpoints already listen before acceptance",
                 hint="a pending endpoint must carry no traffic (planner._endpoint_listeners)",
             )
-        before_accept = _generation(settings.localstack_url)
+        before_accept = ask_changes(settings.localstack_url).generation
         clock = AvailableClock(settings.localstack_url, before_accept, CONVERGE_DEADLINE_S)
         clock.start()
         started = time.monotonic()

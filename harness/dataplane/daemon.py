@@ -47,6 +47,9 @@ from harness.processes import ProcessId, wait_for
 from harness.settings import HarnessSettings
 
 POLL_INTERVAL_S = 2.0
+# A pass woken by a change notice that names its changes reads only what they touch (see
+# TopologyReader); one whole read at least this often all the same, however busy the notice.
+WHOLE_READ_EVERY_S = 10.0
 CHANGES_ROUTE = "/_jerp/changes"
 # How long one long-poll is held open by the plug-in; the HTTP timeout adds a margin to it.
 LONG_POLL_S = 10.0
@@ -66,12 +69,54 @@ class _Stop:
             wake.set()
 
 
-class _RouteAbsent(Exception):
+class ChangeNoticeAbsent(Exception):
     """The control plane has no change notice (AWS itself, or an older plug-in)."""
+
+
+@dataclass(frozen=True)
+class ChangeNotice:
+    """One answer of the change notice: the generation, and the names of the changes since
+    the generation asked about (None when the plug-in cannot say, or was not asked)."""
+
+    generation: int
+    changes: frozenset[str] | None = None
+
+
+def ask_changes(
+    localstack_url: str, after: int | None = None, hold_s: float = LONG_POLL_S
+) -> ChangeNotice:
+    """One long-poll of the plug-in's change notice: at once when ``after`` is None, else
+    once the generation differs from ``after`` (or, unchanged, after ``hold_s``).
+
+    Raises ``ChangeNoticeAbsent`` when the route is not there, ``ValueError`` for an answer
+    that is not ``{"generation": <int>, "changes": [<str>, ...]}`` (changes optional),
+    ``OSError`` when it does not answer.
+    """
+    url = localstack_url.rstrip("/") + CHANGES_ROUTE
+    query = "" if after is None else f"?after={after}&timeout={hold_s:g}"
+    try:
+        with urllib.request.urlopen(url + query, timeout=hold_s + 10) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 405):
+            raise ChangeNoticeAbsent(f"{url} answered {exc.code}") from exc
+        raise
+    generation = body.get("generation") if isinstance(body, dict) else None
+    changes = body.get("changes") if isinstance(body, dict) else None
+    if not isinstance(generation, int) or not (
+        changes is None or (isinstance(changes, list) and all(isinstance(c, str) for c in changes))
+    ):
+        raise ValueError(
+            f"{url} answered {body!r}, not {{'generation': <int>, 'changes': [<str>, ...]}}"
+        )
+    return ChangeNotice(generation, None if changes is None else frozenset(changes))
 
 
 class ChangeWatcher:
     """Long-polls the plug-in's change notice in a thread and sets ``wake`` on every change.
+
+    ``take()`` says what changed since it was last called, by name, so that a pass can read
+    only what those changes touch.
 
     ``follow`` says how the daemon follows the control plane: ``change-notice``, or
     ``polling (...)`` with the reason when the route is absent (then the watcher ends and
@@ -86,39 +131,38 @@ class ChangeWatcher:
         retry_s: float = POLL_INTERVAL_S,
         hold_s: float = LONG_POLL_S,
     ) -> None:
-        self.url = localstack_url.rstrip("/") + CHANGES_ROUTE
+        self.localstack_url = localstack_url
         self.wake = wake
         self.stop = stop
         self.retry_s = retry_s
         self.hold_s = hold_s
         self.generation: int | None = None
         self.follow = "polling (change notice not asked yet)"
+        self._lock = threading.Lock()
+        # The names of the changes since the last take(); None: not known (read everything).
+        self._changed: set[str] | None = None
         self._thread = threading.Thread(target=self._run, name="change-watcher", daemon=True)
 
     def start(self) -> ChangeWatcher:
         self._thread.start()
         return self
 
-    def ask(self, after: int | None) -> int:
-        """One long-poll: the generation once it differs from ``after`` (or at the hold)."""
-        url = self.url if after is None else f"{self.url}?after={after}&timeout={self.hold_s:g}"
-        try:
-            with urllib.request.urlopen(url, timeout=self.hold_s + 10) as response:
-                body = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 405):
-                raise _RouteAbsent(f"{self.url} answered {exc.code}") from exc
-            raise
-        generation = body.get("generation") if isinstance(body, dict) else None
-        if not isinstance(generation, int):
-            raise ValueError(f"{self.url} answered {body!r}, not {{'generation': <int>}}")
-        return generation
+    def ask(self, after: int | None) -> ChangeNotice:
+        """One long-poll (:func:`ask_changes`), held for this watcher's ``hold_s``."""
+        return ask_changes(self.localstack_url, after, self.hold_s)
+
+    def take(self) -> frozenset[str] | None:
+        """The names of the changes noticed since the last call; None when that is not known
+        (the first call, or a notice that could not name what changed)."""
+        with self._lock:
+            taken, self._changed = self._changed, set()
+        return None if taken is None else frozenset(taken)
 
     def _run(self) -> None:
         while not self.stop.is_set():
             try:
                 current = self.ask(self.generation)
-            except _RouteAbsent as exc:
+            except ChangeNoticeAbsent as exc:
                 self.follow = f"polling (no change notice: {exc})"
                 return
             except (OSError, ValueError) as exc:  # URLError and timeouts are OSErrors
@@ -126,9 +170,14 @@ class ChangeWatcher:
                 self.stop.wait(self.retry_s)
                 continue
             self.follow = "change-notice"
-            if self.generation is not None and current != self.generation:
+            if self.generation is not None and current.generation != self.generation:
+                with self._lock:
+                    if current.changes is None:
+                        self._changed = None
+                    elif self._changed is not None:
+                        self._changed |= current.changes
                 self.wake.set()
-            self.generation = current
+            self.generation = current.generation
 
 
 def serve(
@@ -151,11 +200,10 @@ def serve(
     # SIGUSR1: reconcile now (``await_dataplane`` sends it after an apply). Installed before
     # the first state file is written, so whoever sees that file may send it.
     signal.signal(signal.SIGUSR1, lambda signum, frame: wake.set())
-    reader = TopologyReader(AwsClients.from_settings(settings))
-    # Where a pass spends its time (in the state file, for `make bench` and for profiling):
-    # the reconciler's phases and the whole pass.
-    timing: dict[str, float] = {}
-
+    # The periodic pass (no change named) reads everything, as without a change notice; a pass
+    # woken by the notice reads only what the named changes touch.
+    reader = TopologyReader(AwsClients.from_settings(settings), whole_every_s=WHOLE_READ_EVERY_S)
+    watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s)
     # The daemon writes its own identity: nobody has to guess it from a pid that may not have
     # exec'd yet (or may have been recycled).
     me = ProcessId.self()
@@ -165,43 +213,46 @@ def serve(
     plane = DataPlane(
         settings.state_dir,
         env_id,
-        reader.read,
+        # What changed is taken as the pass reads: a change noticed later wakes the next pass.
+        lambda: reader.read(watcher.take()),
         http_reporter(settings.localstack_url),
         python=jerp_python,
     )
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
-    watcher = ChangeWatcher(settings.localstack_url, wake, stop.event, retry_s=poll_s).start()
-    extra = {"follow": watcher.follow, "pass_timing": timing}
-    write_state(settings.state_dir, {**base, **plane.snapshot(), **extra})
+    watcher.start()
+    write_state(
+        settings.state_dir,
+        {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
+    )
     try:
         while not stop.event.is_set():
             # Cleared before the pass: a change that lands during it wakes the next one.
             wake.clear()
-            started = time.monotonic()
             base["pass_started_at"] = time.time()
             try:
                 changes = plane.reconcile()
                 plane.last_error = None
-                timing.clear()
-                timing.update(plane.timing)
-                timing["pass_s"] = round(time.monotonic() - started, 4)
                 for change in changes:
                     print(f"{time.strftime('%H:%M:%S')} {change}", flush=True)
                 if changes:
-                    print(f"{time.strftime('%H:%M:%S')} pass took {timing}", flush=True)
+                    took = f"pass took {plane.timing}, read {reader.last_read}"
+                    print(f"{time.strftime('%H:%M:%S')} {took}", flush=True)
             except HarnessError as exc:
                 plane.last_error = str(exc)
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc}", flush=True)
             except Exception as exc:
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
-            extra = {"follow": watcher.follow, "pass_timing": dict(timing)}
-            write_state(settings.state_dir, {**base, **plane.snapshot(), **extra})
+            write_state(
+                settings.state_dir,
+                {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
+            )
             wake.wait(poll_s)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
         plane.stop()
+        reader.close()
         with contextlib.suppress(OSError):
             state_path(settings.state_dir).unlink()
     return 0

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Any
@@ -54,28 +55,34 @@ def _pages(client: BaseClient, operation: str, key: str, **kwargs: Any) -> Itera
 _FILTER_VALUES_MAX = 200
 
 
-def _endpoint_enis(ec2: BaseClient, endpoints: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The ENIs of the endpoints that are not going away, by id, in one call per 200: a read
-    per endpoint made a topology read of 100 endpoints take seconds. A filter, not
-    NetworkInterfaceIds: an ENI removed in the meantime is left out instead of failing the
-    whole read."""
+def _endpoint_enis(
+    ec2: BaseClient, endpoints: list[dict[str, Any]], known: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The ENIs of the endpoints that are not going away, by id.
+
+    Only those not in ``known`` are asked for (and added to it): an ENI's subnet, zone and
+    primary address are fixed for its life, and describing 100 of them again costs LocalStack
+    as much as describing the endpoints. Asked in one call per 200: a read per endpoint made a
+    topology read of 100 endpoints take seconds. A filter, not NetworkInterfaceIds: an ENI
+    removed in the meantime is left out instead of failing the whole read.
+    """
     wanted = [
         eni_id
         for ep in endpoints
         if str(ep.get("State", "")).lower() not in ("deleted", "deleting")
         for eni_id in ep.get("NetworkInterfaceIds") or []
     ]
-    found: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(wanted), _FILTER_VALUES_MAX):
-        chunk = wanted[start : start + _FILTER_VALUES_MAX]
+    missing = [eni_id for eni_id in wanted if eni_id not in known]
+    for start in range(0, len(missing), _FILTER_VALUES_MAX):
+        chunk = missing[start : start + _FILTER_VALUES_MAX]
         for eni in _pages(
             ec2,
             "describe_network_interfaces",
             "NetworkInterfaces",
             Filters=[{"Name": "network-interface-id", "Values": chunk}],
         ):
-            found[eni["NetworkInterfaceId"]] = eni
-    return found
+            known[eni["NetworkInterfaceId"]] = eni
+    return {eni_id: known[eni_id] for eni_id in wanted if eni_id in known}
 
 
 def _tags(item: dict[str, Any]) -> dict[str, str]:
@@ -97,32 +104,110 @@ def _rule(perm: dict[str, Any]) -> SecurityGroupRule:
 
 def read_topology(clients: AwsClients) -> Topology:
     """Everything the data plane and the checks need, in one pass over the APIs."""
-    return TopologyReader(clients).read()
+    with TopologyReader(clients) as reader:
+        return reader.read()
+
+
+# The changes, as the plug-in's change notice names them, that touch one part of the topology
+# only, and that part. After nothing but such changes a reader asks for those parts alone: a
+# whole read of 100 consumer VPCs costs LocalStack most of a second, the endpoints alone a
+# fraction. Any change not named here means a whole read.
+_PART_OF_CHANGE = {
+    "AcceptVpcEndpointConnections": "endpoints",
+    "RejectVpcEndpointConnections": "endpoints",
+    "VpcEndpointAvailable": "endpoints",
+    "AuthorizeSecurityGroupIngress": "security_groups",
+    "AuthorizeSecurityGroupEgress": "security_groups",
+    "RevokeSecurityGroupIngress": "security_groups",
+    "RevokeSecurityGroupEgress": "security_groups",
+}
 
 
 class TopologyReader:
-    """Reads the topology again and again with the same clients (the daemon polls)."""
+    """Reads the topology again and again with the same clients (the daemon polls).
 
-    def __init__(self, clients: AwsClients) -> None:
+    ``read(changed)`` with the names of what changed since the last read (the plug-in's change
+    notice) reads only the parts those changes touch, as long as the last whole read is younger
+    than ``whole_every_s``; otherwise, and by default, it reads everything. A read with no
+    change named (``None`` or empty: the periodic poll) reads everything too. Its threads (the
+    Describe calls of one read go out at once) live as long as the reader: ``close()``, or use
+    it as a context manager, when done.
+    """
+
+    def __init__(self, clients: AwsClients, whole_every_s: float = 0.0) -> None:
         self.clients = clients
+        self.whole_every_s = whole_every_s
         # One pair per account the stack spans (local cross-account: the service's and the
         # consumer's); each account sees only its own resources.
         self._accounts = [(c.ec2(), c.elbv2()) for c in clients.accounts()]
         self._proxy_protocol: dict[str, str] = {}
+        self._pool = ThreadPoolExecutor(max_workers=len(_LISTS), thread_name_prefix="read")
+        # Each account's part of the last read, and when the last whole read began.
+        self._parts: list[Topology] | None = None
+        self._whole_at = 0.0
+        # The endpoint ENIs described so far, by id (see _endpoint_enis); a whole read keeps
+        # only those still in use.
+        self._enis: dict[str, dict[str, Any]] = {}
+        # What the last read asked for: "all", or the parts it read again (for the pass timing).
+        self.last_read = ""
 
-    def read(self) -> Topology:
-        return _guarded(self.clients, self._read_with_user_data)
+    def __enter__(self) -> TopologyReader:
+        return self
 
-    def _read_with_user_data(self) -> Topology:
-        parts = []
-        for ec2, elbv2 in self._accounts:
-            part = _read(self.clients.region, ec2, elbv2)
-            instances = tuple(
-                replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(ec2, i.instance_id))
-                for i in part.instances
-            )
-            parts.append(replace(part, instances=instances))
-        return _merge(parts)
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the reader's threads; safe to call twice."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def read(self, changed: Collection[str] | None = None) -> Topology:
+        """The topology; ``changed``: the names of what changed since the last read, None when
+        not known, empty when none was named."""
+        stale = self._stale(changed)
+        try:
+            return _guarded(self.clients, lambda: self._read_parts(stale))
+        except BaseException:
+            # The changes taken for this read are not read yet: the next read reads everything.
+            self._parts = None
+            raise
+
+    def _stale(self, changed: Collection[str] | None) -> set[str] | None:
+        """The parts to read again, or None for everything."""
+        if (
+            not changed
+            or self._parts is None
+            or time.monotonic() - self._whole_at >= self.whole_every_s
+        ):
+            return None
+        parts = {_PART_OF_CHANGE.get(name) for name in changed}
+        return None if None in parts else {p for p in parts if p is not None}
+
+    def _read_parts(self, stale: set[str] | None) -> Topology:
+        if stale is None or self._parts is None:
+            started = time.monotonic()
+            self._parts = [self._read_with_user_data(ec2, elbv2) for ec2, elbv2 in self._accounts]
+            self._whole_at = started
+            self.last_read = "all"
+            in_use = {
+                i.eni_id for part in self._parts for e in part.endpoints for i in e.interfaces
+            }
+            self._enis = {k: v for k, v in self._enis.items() if k in in_use}
+        else:
+            self._parts = [
+                _read_again(self._pool, part, ec2, stale, self._enis)
+                for part, (ec2, _) in zip(self._parts, self._accounts, strict=True)
+            ]
+            self.last_read = ",".join(sorted(stale))
+        return _merge(self._parts)
+
+    def _read_with_user_data(self, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> Topology:
+        part = _read(self._pool, self.clients.region, ec2, elbv2, self._enis)
+        instances = tuple(
+            replace(i, jerp_proxy_protocol=self._jerp_proxy_protocol(ec2, i.instance_id))
+            for i in part.instances
+        )
+        return replace(part, instances=instances)
 
     def _jerp_proxy_protocol(self, ec2: EC2Client, instance_id: str) -> str:
         """JERP_PROXY_PROTOCOL as the instance's user data sets it for JERP on EC2.
@@ -137,6 +222,25 @@ class TopologyReader:
             found = re.search(r"\bJERP_PROXY_PROTOCOL=([A-Za-z0-9]+)", text)
             self._proxy_protocol[instance_id] = found.group(1) if found else ""
         return self._proxy_protocol[instance_id]
+
+
+def _read_again(
+    pool: ThreadPoolExecutor,
+    part: Topology,
+    ec2: EC2Client,
+    stale: set[str],
+    enis: dict[str, dict[str, Any]],
+) -> Topology:
+    """``part`` (one account's) with the ``stale`` parts read again, at the same time;
+    ``enis``: the endpoint ENIs described so far."""
+    subnet_az = {s.subnet_id: s.az for v in part.vpcs for s in v.subnets}
+    endpoints = pool.submit(_read_endpoints, ec2, subnet_az, enis) if "endpoints" in stale else None
+    groups = pool.submit(_read_security_groups, ec2) if "security_groups" in stale else None
+    return replace(
+        part,
+        endpoints=endpoints.result() if endpoints else part.endpoints,
+        security_groups=groups.result() if groups else part.security_groups,
+    )
 
 
 def _merge(parts: list[Topology]) -> Topology:
@@ -186,14 +290,14 @@ def _listed(client: BaseClient, operation: str, key: str) -> list[dict[str, Any]
     return list(_pages(client, operation, key))
 
 
-def _read(region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client) -> Topology:
-    with ThreadPoolExecutor(max_workers=len(_LISTS), thread_name_prefix="read") as pool:
-        return _read_with(pool, region, ec2, elbv2)
-
-
-def _read_with(
-    pool: ThreadPoolExecutor, region: str, ec2: EC2Client, elbv2: ElasticLoadBalancingv2Client
+def _read(
+    pool: ThreadPoolExecutor,
+    region: str,
+    ec2: EC2Client,
+    elbv2: ElasticLoadBalancingv2Client,
+    enis: dict[str, dict[str, Any]],
 ) -> Topology:
+    """One account's topology; ``enis``: the endpoint ENIs described so far."""
     clients: dict[str, BaseClient] = {"ec2": ec2, "elbv2": elbv2}
     asked: dict[str, Future[list[dict[str, Any]]]] = {
         operation: pool.submit(_listed, clients[client], operation, key)
@@ -203,13 +307,9 @@ def _read_with(
     def listed(operation: str) -> list[dict[str, Any]]:
         return asked[operation].result()
 
-    interface_endpoints = [
-        ep
-        for ep in listed("describe_vpc_endpoints")
-        if ep.get("VpcEndpointType", "Interface") == "Interface"
-    ]
+    interface_endpoints = _interface_endpoints(listed("describe_vpc_endpoints"))
     # Their ENIs meanwhile, while the load balancers and target groups are read here.
-    endpoint_enis = pool.submit(_endpoint_enis, ec2, interface_endpoints)
+    endpoint_enis = pool.submit(_endpoint_enis, ec2, interface_endpoints, enis)
 
     subnets_by_vpc: dict[str, list[Subnet]] = {}
     for s in listed("describe_subnets"):
@@ -243,16 +343,7 @@ def _read_with(
                 )
             )
 
-    groups = tuple(
-        SecurityGroup(
-            group_id=g["GroupId"],
-            vpc_id=g.get("VpcId", ""),
-            name=g.get("GroupName", ""),
-            ingress=tuple(_rule(p) for p in g.get("IpPermissions") or []),
-            egress=tuple(_rule(p) for p in g.get("IpPermissionsEgress") or []),
-        )
-        for g in listed("describe_security_groups")
-    )
+    groups = _security_groups(listed("describe_security_groups"))
 
     load_balancers = []
     for lb in listed("describe_load_balancers"):
@@ -369,8 +460,59 @@ def _read_with(
         for s in listed("describe_vpc_endpoint_service_configurations")
     )
 
+    endpoints = _endpoints(ec2, interface_endpoints, endpoint_enis.result(), subnet_az)
+
+    return Topology(
+        region=region,
+        vpcs=vpcs,
+        instances=tuple(instances),
+        security_groups=groups,
+        load_balancers=tuple(load_balancers),
+        target_groups=tuple(target_groups),
+        endpoint_services=services,
+        endpoints=endpoints,
+    )
+
+
+def _security_groups(listed: list[dict[str, Any]]) -> tuple[SecurityGroup, ...]:
+    return tuple(
+        SecurityGroup(
+            group_id=g["GroupId"],
+            vpc_id=g.get("VpcId", ""),
+            name=g.get("GroupName", ""),
+            ingress=tuple(_rule(p) for p in g.get("IpPermissions") or []),
+            egress=tuple(_rule(p) for p in g.get("IpPermissionsEgress") or []),
+        )
+        for g in listed
+    )
+
+
+def _read_security_groups(ec2: EC2Client) -> tuple[SecurityGroup, ...]:
+    return _security_groups(_listed(ec2, "describe_security_groups", "SecurityGroups"))
+
+
+def _interface_endpoints(listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [ep for ep in listed if ep.get("VpcEndpointType", "Interface") == "Interface"]
+
+
+def _read_endpoints(
+    ec2: EC2Client, subnet_az: dict[str, str], enis: dict[str, dict[str, Any]]
+) -> tuple[Endpoint, ...]:
+    """The interface endpoints alone, with their ENIs and private DNS names."""
+    interface_endpoints = _interface_endpoints(
+        _listed(ec2, "describe_vpc_endpoints", "VpcEndpoints")
+    )
+    described = _endpoint_enis(ec2, interface_endpoints, enis)
+    return _endpoints(ec2, interface_endpoints, described, subnet_az)
+
+
+def _endpoints(
+    ec2: EC2Client,
+    interface_endpoints: list[dict[str, Any]],
+    enis: dict[str, dict[str, Any]],
+    subnet_az: dict[str, str],
+) -> tuple[Endpoint, ...]:
     endpoints = []
-    enis = endpoint_enis.result()
     for ep in interface_endpoints:
         interfaces = []
         for eni_id in ep.get("NetworkInterfaceIds") or []:
@@ -409,17 +551,7 @@ def _read_with(
                 private_dns_enabled=bool(ep.get("PrivateDnsEnabled")),
             )
         )
-
-    return Topology(
-        region=region,
-        vpcs=vpcs,
-        instances=tuple(instances),
-        security_groups=groups,
-        load_balancers=tuple(load_balancers),
-        target_groups=tuple(target_groups),
-        endpoint_services=services,
-        endpoints=_with_private_dns_names(ec2, endpoints),
-    )
+    return _with_private_dns_names(ec2, endpoints)
 
 
 def _with_private_dns_names(ec2: EC2Client, endpoints: list[Endpoint]) -> tuple[Endpoint, ...]:

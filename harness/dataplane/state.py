@@ -20,8 +20,9 @@ State file (``dataplane.json``, rewritten atomically after every pass)::
      "converged": bool, "healthy": bool, "problems": [...], "error": str | null,
      "report_error": str | null, "reconciled_at": <epoch>, "last_changes": [...],
      "follow": "change-notice" | "polling (<why>)",
+     "read": "all" | "<parts read again>" (what the last pass read from the control plane),
      "pass_timing": {"read_s": <topology read>, "<phase>_s": ..., "pass_s": <whole pass>}
-                    (the last successful pass, by phase: DataPlane.timing),
+                    (the last pass, by phase: DataPlane.timing; a failed one as far as it got),
      "pass_started_at": <epoch when the pass this state reports began>}
 """
 

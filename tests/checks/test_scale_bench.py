@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 
 from bench import scale_bench
+from harness.dataplane.daemon import ask_changes
 from tests.http_stub import JsonHandler, serving
 
 SMAPS_ROLLUP = """55d0c0a00000-7ffd1d3f2000 ---p 00000000 00:00 0                          [rollup]
@@ -70,7 +71,7 @@ def test_available_is_the_first_change_after_the_accept_calls_own(
     notice: tuple[_Notice, str],
 ) -> None:
     state, url = notice
-    before = scale_bench._generation(url)
+    before = ask_changes(url).generation
     clock = scale_bench.AvailableClock(url, before, deadline_s=5).start()
     state.bump()  # the accept call
     time.sleep(0.3)
@@ -84,7 +85,7 @@ def test_available_is_the_first_change_after_the_accept_calls_own(
 
 def test_no_availability_within_the_deadline_is_none(notice: tuple[_Notice, str]) -> None:
     state, url = notice
-    clock = scale_bench.AvailableClock(url, scale_bench._generation(url), deadline_s=0.5).start()
+    clock = scale_bench.AvailableClock(url, ask_changes(url).generation, deadline_s=0.5).start()
     state.bump()
     assert clock.wait() is None
 

@@ -89,3 +89,47 @@ def test_an_after_that_is_not_a_number_is_a_named_error(localstack: LocalStackPr
         _changes(localstack, "?after=soon")
     assert info.value.code == 400
     assert "after=<integer>" in json.loads(info.value.read())["error"]
+
+
+def _answer(localstack: LocalStackProcess, query: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{localstack.url}/_jerp/changes{query}", timeout=40) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer
+
+
+def test_a_long_poll_names_the_changes_after_the_generation_asked_about(
+    localstack: LocalStackProcess, ec2: Any
+) -> None:
+    before = _changes(localstack)
+    vpc = _vpc(ec2)
+    group = ec2.create_security_group(GroupName="named", Description="named", VpcId=vpc)
+    rule = [
+        {"IpProtocol": "tcp", "FromPort": 81, "ToPort": 81, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+    ]
+    ec2.authorize_security_group_ingress(GroupId=group["GroupId"], IpPermissions=rule)
+    ec2.describe_security_groups()  # a read: not a change
+    try:
+        answer = _answer(localstack, f"?after={before}&timeout=1")
+        assert answer["generation"] == before + 3
+        assert answer["changes"] == [
+            "AuthorizeSecurityGroupIngress",
+            "CreateSecurityGroup",
+            "CreateVpc",
+        ]
+        # Only what came after the generation asked about.
+        since = _answer(localstack, f"?after={before + 2}&timeout=1")
+        assert since["changes"] == ["AuthorizeSecurityGroupIngress"]
+        # Nothing new: an empty list, not "unknown".
+        assert _answer(localstack, f"?after={before + 3}&timeout=0")["changes"] == []
+    finally:
+        ec2.delete_security_group(GroupId=group["GroupId"])
+        ec2.delete_vpc(VpcId=vpc)
+
+
+def test_a_generation_this_localstack_never_had_gets_no_change_names(
+    localstack: LocalStackProcess,
+) -> None:
+    # A reader still holding a generation of an earlier LocalStack: what changed is unknown.
+    answer = _answer(localstack, f"?after={_changes(localstack) + 1000}&timeout=1")
+    assert "changes" not in answer
+    assert _answer(localstack, "") == {"generation": answer["generation"]}

@@ -21,9 +21,11 @@ from tests.http_stub import JsonHandler, serving
 
 
 class _Notice(JsonHandler):
-    """Serves generations 7, then 8 (a change); 404 when ``absent``."""
+    """Serves generations 7, then 8 (a change, named ``changes`` when set); 404 when
+    ``absent``."""
 
     absent = False
+    changes: list[str] | None = None
     served: list[str] = []  # noqa: RUF012
 
     def do_GET(self) -> None:
@@ -31,7 +33,12 @@ class _Notice(JsonHandler):
         if self.absent:
             self.send_error(404)
             return
-        self.answer_json({"generation": 7 if len(self.served) == 1 else 8})
+        if len(self.served) == 1:
+            self.answer_json({"generation": 7})
+        elif self.changes is None:
+            self.answer_json({"generation": 8})
+        else:
+            self.answer_json({"generation": 8, "changes": self.changes})
 
 
 @pytest.fixture
@@ -52,6 +59,31 @@ def test_a_new_generation_wakes_the_daemon(notice: str) -> None:
         assert _Notice.served[1] == "/_jerp/changes?after=7&timeout=10"
     finally:
         stop.set()
+
+
+@pytest.mark.parametrize(
+    ("named", "taken"),
+    [
+        (["AcceptVpcEndpointConnections"], frozenset({"AcceptVpcEndpointConnections"})),
+        (None, None),  # a notice that does not name its changes: read everything
+    ],
+)
+def test_the_watcher_hands_over_what_changed_once(
+    notice: str, named: list[str] | None, taken: frozenset[str] | None
+) -> None:
+    _Notice.absent, _Notice.changes = False, named
+    wake, stop = threading.Event(), threading.Event()
+    watcher = ChangeWatcher(notice, wake, stop)
+    try:
+        assert watcher.take() is None, "before any notice, what changed is not known"
+        assert watcher.take() == frozenset(), "and once taken, nothing new has changed"
+        watcher.start()
+        assert wake.wait(timeout=20), "the watcher did not wake on the new generation"
+        assert watcher.take() == taken
+        assert watcher.take() == frozenset()
+    finally:
+        stop.set()
+        _Notice.changes = None
 
 
 def test_without_the_route_the_watcher_leaves_it_to_polling(notice: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import pytest
@@ -372,3 +373,157 @@ def test_no_service_lookup_without_private_dns(clients: AwsClients) -> None:
     assert not endpoint.private_dns_enabled and not endpoint.private_dns_in_use
     ec2 = clients.ec2()
     assert all(op != "describe_vpc_endpoint_services" for op, _ in ec2.calls)
+
+
+def test_a_reader_keeps_its_threads_across_reads_and_ends_them_on_close(
+    clients: AwsClients,
+) -> None:
+    def readers() -> set[threading.Thread]:
+        return {t for t in threading.enumerate() if t.name.startswith("read")}
+
+    already = readers()
+    reader = inventory.TopologyReader(clients)
+    reader.read()
+    first = readers() - already
+    assert first, "a read asks its Describe calls in the reader's threads"
+    for _ in range(3):
+        reader.read()
+    kept = readers() - already
+    assert first <= kept and all(t.is_alive() for t in first), "a read does not end its threads"
+    assert len(kept) <= len(inventory._LISTS), "later reads reuse them, up to one per call"
+    reader.close()
+    assert not (readers() - already), "close() ends them"
+
+
+# ------------------------------------------------------------------ reading only what changed
+
+
+@pytest.fixture
+def fakes(monkeypatch: pytest.MonkeyPatch) -> tuple[FakeClient, FakeClient, AwsClients]:
+    ec2, elbv2 = FakeClient(dict(EC2)), FakeClient(dict(ELBV2))
+    monkeypatch.setattr(AwsClients, "ec2", lambda self: ec2)
+    monkeypatch.setattr(AwsClients, "elbv2", lambda self: elbv2)
+    return ec2, elbv2, AwsClients(region="ap-northeast-2", endpoint_url="http://127.0.0.1:1")
+
+
+def _accepted(ec2: FakeClient) -> None:
+    """The control plane accepts the endpoint (as the fake answers from now on)."""
+    [endpoint, gateway] = EC2["describe_vpc_endpoints"]["VpcEndpoints"]
+    ec2.answers["describe_vpc_endpoints"] = {
+        "VpcEndpoints": [{**endpoint, "State": "available"}, gateway]
+    }
+
+
+def _asked(*fakes: FakeClient) -> set[str]:
+    asked = {operation for fake in fakes for operation, _ in fake.calls}
+    for fake in fakes:
+        fake.calls.clear()
+    return asked
+
+
+def test_after_an_acceptance_only_the_endpoints_are_read_again(
+    fakes: tuple[FakeClient, FakeClient, AwsClients],
+) -> None:
+    ec2, elbv2, clients = fakes
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
+        whole = reader.read(None)
+        assert "describe_security_groups" in _asked(ec2, elbv2)
+        _accepted(ec2)
+        again = reader.read({"AcceptVpcEndpointConnections", "VpcEndpointAvailable"})
+        assert reader.last_read == "endpoints"
+    # Its ENI was described by the first read and cannot have changed.
+    assert _asked(ec2, elbv2) == {"describe_vpc_endpoints"}
+    assert [e.state for e in again.endpoints] == ["available"]
+    assert again.endpoints[0].interfaces == whole.endpoints[0].interfaces
+    assert (again.vpcs, again.security_groups, again.load_balancers, again.target_groups) == (
+        whole.vpcs,
+        whole.security_groups,
+        whole.load_balancers,
+        whole.target_groups,
+    )
+
+
+def test_a_security_group_rule_change_reads_the_groups_alone(
+    fakes: tuple[FakeClient, FakeClient, AwsClients],
+) -> None:
+    ec2, elbv2, clients = fakes
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
+        reader.read(None)
+        _asked(ec2, elbv2)
+        ec2.answers["describe_security_groups"] = {"SecurityGroups": []}
+        assert reader.read({"RevokeSecurityGroupIngress"}).security_groups == ()
+    assert _asked(ec2, elbv2) == {"describe_security_groups"}
+
+
+@pytest.mark.parametrize(
+    ("changed", "why"),
+    [
+        (None, "what changed is not known"),
+        (set(), "no change named: the periodic poll"),
+        ({"AcceptVpcEndpointConnections", "CreateVpc"}, "a change the reader cannot place"),
+    ],
+)
+def test_everything_is_read_when_the_changes_are_not_all_known(
+    fakes: tuple[FakeClient, FakeClient, AwsClients], changed: set[str] | None, why: str
+) -> None:
+    ec2, elbv2, clients = fakes
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
+        reader.read(None)
+        _asked(ec2, elbv2)
+        reader.read(changed)
+        assert reader.last_read == "all", why
+    assert "describe_vpcs" in _asked(ec2, elbv2), why
+
+
+def test_everything_is_read_once_the_last_whole_read_is_older_than_whole_every_s(
+    fakes: tuple[FakeClient, FakeClient, AwsClients],
+) -> None:
+    *_, clients = fakes
+    with inventory.TopologyReader(clients) as reader:  # whole_every_s=0: every read whole
+        reader.read(None)
+        reader.read({"AcceptVpcEndpointConnections"})
+        assert reader.last_read == "all"
+
+
+def test_a_failed_read_makes_the_next_read_whole(
+    fakes: tuple[FakeClient, FakeClient, AwsClients],
+) -> None:
+    """The changes a failed read took are not read yet: nothing of them may be lost."""
+    ec2, _, clients = fakes
+    with inventory.TopologyReader(clients, whole_every_s=60) as reader:
+        reader.read(None)
+        answer = ec2.answers.pop("describe_vpc_endpoints")
+        with pytest.raises(KeyError):
+            reader.read({"AcceptVpcEndpointConnections"})
+        ec2.answers["describe_vpc_endpoints"] = answer
+        reader.read({"AcceptVpcEndpointConnections"})
+        assert reader.last_read == "all"
+
+
+def test_an_endpoint_eni_is_described_once_while_it_is_in_use(
+    fakes: tuple[FakeClient, FakeClient, AwsClients],
+) -> None:
+    ec2, _, clients = fakes
+
+    def eni_lookups() -> list[list[str]]:
+        asked = [
+            kwargs["Filters"][0]["Values"]
+            for operation, kwargs in ec2.calls
+            if operation == "describe_network_interfaces"
+            and kwargs["Filters"][0]["Name"] == "network-interface-id"
+        ]
+        ec2.calls.clear()
+        return asked
+
+    with inventory.TopologyReader(clients) as reader:
+        first = reader.read(None)
+        assert eni_lookups() == [["eni-1"]]
+        again = reader.read(None)
+        assert eni_lookups() == [], "a whole read asks only for ENIs it has not described"
+        assert again.endpoints == first.endpoints
+        # The endpoint goes away: its ENI is forgotten, and asked for should it come back.
+        ec2.answers["describe_vpc_endpoints"] = {"VpcEndpoints": []}
+        reader.read(None)
+        ec2.answers["describe_vpc_endpoints"] = EC2["describe_vpc_endpoints"]
+        reader.read(None)
+        assert eni_lookups() == [["eni-1"]]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.dataplane.dnsmasq import dnsmasq_args, render_hosts
+from harness.dataplane import dnsmasq
+from harness.dataplane.dnsmasq import Resolver, dnsmasq_args, render_hosts
 from harness.dataplane.firewall import IngressRule, render_ruleset
 from harness.dataplane.haproxy import (
     HealthCheckSpec,
@@ -137,3 +139,37 @@ def test_ruleset_is_stateful_default_drop_with_one_rule_per_permission() -> None
     assert "ip saddr { 0.0.0.0/0 } meta l4proto icmp accept" in text
     assert "dport 22" not in text
     assert text.startswith("table inet jerp_sg\ndelete table inet jerp_sg\n")
+
+
+class _RunningDnsmasq:
+    """Stands in for a running dnsmasq: records the signals it gets."""
+
+    def __init__(self, args: list[str]) -> None:
+        self.args = args
+        self.signals: list[int] = []
+
+    def running(self) -> bool:
+        return True
+
+    def signal(self, signum: int) -> None:
+        self.signals.append(signum)
+
+
+def test_a_resolver_handed_the_records_it_serves_renders_and_reloads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver = Resolver("ns", "10.20.0.2", tmp_path, tmp_path / "dnsmasq.log")
+    running = _RunningDnsmasq(dnsmasq_args("10.20.0.2", resolver.hosts_file, []))
+    monkeypatch.setattr(resolver, "process", running)
+    assert resolver.update({"a.example": ("10.20.1.5",)}) is True
+    assert running.signals == [signal.SIGHUP]
+    rendered: list[object] = []
+    monkeypatch.setattr(dnsmasq, "render_hosts", lambda records: rendered.append(records) or "")
+    assert resolver.update({"a.example": ["10.20.1.5"]}) is False
+    assert rendered == [], "the same records are not rendered again"
+    assert running.signals == [signal.SIGHUP], "nor reloaded"
+    monkeypatch.undo()
+    monkeypatch.setattr(resolver, "process", running)
+    assert resolver.update({"a.example": ("10.20.1.6",)}) is True
+    assert "10.20.1.6" in resolver.hosts_file.read_text()
+    assert running.signals == [signal.SIGHUP, signal.SIGHUP]

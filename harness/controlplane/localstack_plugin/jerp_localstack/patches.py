@@ -422,7 +422,7 @@ def apply_elbv2_patches() -> None:
                 draining[target_id] = (target, time.monotonic() + delay)
         if registered and delay > 0:
             # The end of draining is no API call: tell the change notice when it comes.
-            timer = threading.Timer(delay, changes.bump)
+            timer = threading.Timer(delay, changes.bump, args=("TargetDrained",))
             timer.daemon = True
             timer.start()
 

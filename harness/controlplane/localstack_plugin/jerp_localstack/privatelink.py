@@ -150,7 +150,7 @@ def settle_after(endpoint: Any, delay_s: float = PENDING_S) -> None:
         if endpoint.state == "pending":
             endpoint.state = "available"
             # Not an API call, so the change notice is told here.
-            changes.bump()
+            changes.bump("VpcEndpointAvailable")
 
     timer = threading.Timer(delay_s, settle)
     timer.daemon = True
