@@ -171,11 +171,16 @@ def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:
     Linux ``PR_SET_PDEATHSIG``: the kernel signals the child when the thread that forked it
     exits, however it exits (``kill -9`` included). The harness forks from its main thread.
     If the parent died between ``fork`` and ``prctl``, the child signals itself.
+
+    The child gets the signal's default action back: a harness started in the background by
+    a non-interactive shell (``make deploy &`` in a script, a CI step) inherits SIGINT
+    *ignored*, and an ignored disposition survives ``exec``, so the signal would never arrive.
     """
     parent = os.getpid()
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
     def preexec() -> None:
+        signal.signal(signum, signal.SIG_DFL)
         libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0)
         if os.getppid() != parent:
             os.kill(os.getpid(), signum)

@@ -12,7 +12,14 @@ import time
 import pytest
 
 from harness.errors import WaitTimeout
-from harness.processes import ProcessId, pid_alive, start_ticks, wait_for, wait_until
+from harness.processes import (
+    ProcessId,
+    die_with_parent,
+    pid_alive,
+    start_ticks,
+    wait_for,
+    wait_until,
+)
 
 
 def test_a_fresh_child_is_alive_before_and_after_exec() -> None:
@@ -108,3 +115,22 @@ def test_wait_until_names_the_last_observation_at_its_deadline() -> None:
 
 def test_self_is_this_process() -> None:
     assert ProcessId.self().pid == os.getpid()
+
+
+def test_the_parent_death_signal_is_not_left_ignored() -> None:
+    """A harness started in the background by a non-interactive shell inherits SIGINT ignored
+    (two CI runs started that way kept a Terraform stand-in alive after its harness's death);
+    the child must get the signal's default action back, or the parent-death signal is lost."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = subprocess.run(
+            ["grep", "^SigIgn:", "/proc/self/status"],
+            preexec_fn=die_with_parent(signal.SIGINT),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    ignored = int(child.stdout.split()[1], 16)
+    assert not ignored & (1 << (signal.SIGINT - 1)), child.stdout
