@@ -166,6 +166,7 @@ def test_a_resolver_handed_the_records_it_serves_renders_and_reloads_nothing(
     rendered: list[object] = []
     monkeypatch.setattr(dnsmasq, "render_hosts", lambda records: rendered.append(records) or "")
     assert resolver.update({"a.example": ["10.20.1.5"]}) is False
+    assert resolver.update({"a.example": ["10.20.1.5", "10.20.1.5"]}) is False
     assert rendered == [], "the same records are not rendered again"
     assert running.signals == [signal.SIGHUP], "nor reloaded"
     monkeypatch.undo()
@@ -173,3 +174,8 @@ def test_a_resolver_handed_the_records_it_serves_renders_and_reloads_nothing(
     assert resolver.update({"a.example": ("10.20.1.6",)}) is True
     assert "10.20.1.6" in resolver.hosts_file.read_text()
     assert running.signals == [signal.SIGHUP, signal.SIGHUP]
+    assert resolver.update({"a.example": ("10.20.1.6", "10.20.1.5")}) is True
+    assert resolver.update({"a.example": ("10.20.1.5", "10.20.1.6")}) is False, (
+        "the same addresses in another order are the same records"
+    )
+    assert running.signals == [signal.SIGHUP] * 3
