@@ -221,10 +221,14 @@ def serve(
     require_root()
     plane.run_dir.mkdir(parents=True, exist_ok=True)
     watcher.start()
-    write_state(
-        settings.state_dir,
-        {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
-    )
+
+    def publish() -> None:
+        write_state(
+            settings.state_dir,
+            {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
+        )
+
+    publish()
     try:
         while not stop.event.is_set():
             # Cleared before the pass: a change that lands during it wakes the next one.
@@ -244,10 +248,7 @@ def serve(
             except Exception as exc:
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
-            write_state(
-                settings.state_dir,
-                {**base, **plane.snapshot(), "follow": watcher.follow, "read": reader.last_read},
-            )
+            publish()
             wake.wait(poll_s)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
