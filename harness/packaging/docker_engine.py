@@ -18,6 +18,18 @@ from harness.errors import PrerequisiteError, WaitTimeout
 from harness.lifecycle import Lifecycle
 
 
+def mounted_below(path: Path) -> bool:
+    """Whether a mount point of this mount namespace is ``path`` or lies below it."""
+    root = os.path.realpath(path)
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            # Field 5 is the mount point, with spaces and the like escaped as octal.
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == root or point.startswith(root.rstrip("/") + "/"):
+                return True
+    return False
+
+
 def _answers(host: str | None) -> bool:
     env = dict(os.environ)
     if host:
@@ -153,8 +165,17 @@ class DockerEngine(Lifecycle):
             deadline = time.monotonic() + 30
             while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
                 time.sleep(0.2)
+        if not (pid and Path(f"/proc/{pid}").exists()):
+            self._remove_run_dir()
         self.owned = False
         self._proc = None
+
+    def _remove_run_dir(self) -> None:
+        """Remove the run directory (socket, pid file, exec root) of a daemon that is gone,
+        unless something is still mounted below it: removing files there would reach into
+        that mount."""
+        if self.run_dir.exists() and not mounted_below(self.run_dir):
+            shutil.rmtree(self.run_dir, ignore_errors=True)
 
     def env(self) -> dict[str, str]:
         """Environment for docker/compose/testcontainers talking to this engine."""
