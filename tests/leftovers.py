@@ -55,6 +55,12 @@ def mark_session(environ: MutableMapping[str, str] = os.environ) -> str:
     return environ[MARK]
 
 
+def with_mark(env: dict[str, str]) -> dict[str, str]:
+    """``env``, an environment built from scratch for a child, plus this session's mark, so
+    that a child a failed test leaves behind is still found by the next session."""
+    return {**env, MARK: os.environ[MARK]} if MARK in os.environ else env
+
+
 def _owner(mark: str) -> ProcessId | None:
     pid, _, started = mark.partition(":")
     if pid.isdigit() and started.isdigit():

@@ -126,3 +126,12 @@ def test_namespaces_of_a_gone_session_are_removed(tmp_path: Path) -> None:
     finally:
         for _, namespace in planes.values():
             subprocess.run(["ip", "netns", "delete", namespace], check=False, capture_output=True)
+
+
+def test_an_environment_built_from_scratch_keeps_the_session_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(leftovers.MARK, "123:456")
+    assert leftovers.with_mark({"PATH": "/bin"}) == {"PATH": "/bin", leftovers.MARK: "123:456"}
+    monkeypatch.delenv(leftovers.MARK)
+    assert leftovers.with_mark({"PATH": "/bin"}) == {"PATH": "/bin"}

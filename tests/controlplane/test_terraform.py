@@ -14,6 +14,7 @@ import pytest
 from harness.controlplane.terraform import RUNNING, Terraform, _clear_stale_lock_info, plugin_tmpdir
 from harness.errors import PrerequisiteError, TerraformError
 from harness.processes import ProcessId, wait_for
+from tests.leftovers import with_mark
 
 # The fake records each call (argv, and the var-file's content when one is passed) and answers
 # `show -json` and `output -json` with canned documents; FAKE_FAIL makes one subcommand fail,
@@ -65,7 +66,7 @@ def fake(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "FAKE_LOG": str(tmp_path / "calls.jsonl"),
         "FAKE_PLAN": _plan_doc(["no-op"]),
     }
-    return binary, env
+    return binary, with_mark(env)
 
 
 def _calls(env: dict[str, str]) -> list[dict[str, object]]:
@@ -265,7 +266,7 @@ def test_terraform_dies_with_a_harness_killed_by_sigkill(tmp_path: Path) -> None
             "-c",
             "import sys; from pathlib import Path; "
             "from harness.controlplane.terraform import Terraform; "
-            f"Terraform(Path({str(tmp_path)!r}), env={{'PATH': '/usr/bin:/bin'}}, "
+            f"Terraform(Path({str(tmp_path)!r}), env={with_mark({'PATH': '/usr/bin:/bin'})!r}, "
             f"binary={str(binary)!r}, state_path=Path({str(state)!r})).apply({{}})",
         ]
     )
