@@ -182,12 +182,15 @@ class ServerStatus:
 
     @property
     def checked(self) -> bool:
-        if self.initial and self.status.startswith("DOWN"):
-            # Still counting passes ("DOWN 1/2"), or counting again: a reload loads a DOWN
-            # server with its pass count at 0 (HAProxy 2.6 server-state file) but keeps its
-            # last check's status, so a rising target reads "DOWN" after a passed check.
-            if "/" in self.status or self.check_status in _PASSED_CHECKS:
-                return False
+        # Still counting passes ("DOWN 1/2"), or counting again: a reload loads a DOWN server
+        # with its pass count at 0 (HAProxy 2.6 server-state file) but keeps its last check's
+        # status, so a rising target reads "DOWN" after a passed check.
+        if (
+            self.initial
+            and self.status.startswith("DOWN")
+            and ("/" in self.status or self.check_status in _PASSED_CHECKS)
+        ):
+            return False
         return bool(self.check_status) and not self.check_status.startswith("INI")
 
     @property

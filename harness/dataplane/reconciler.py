@@ -14,7 +14,14 @@ from harness.dataplane.diff import AppliedState, Changes, plan_changes
 from harness.dataplane.dnsmasq import Resolver
 from harness.dataplane.firewall import apply_ruleset
 from harness.dataplane.haproxy import HAProxy, ServerStatus
-from harness.dataplane.health import HealthReporter, node_health, target_health
+from harness.dataplane.health import (
+    HealthReporter,
+    health_moved,
+    health_settling,
+    health_view,
+    node_health,
+    target_health,
+)
 from harness.dataplane.hosts import JerpHost, JerpSpec
 from harness.dataplane.netns import (
     create_host,
@@ -81,6 +88,10 @@ class DataPlane(Lifecycle):
         # for the whole): where a pass spends its time, in the state file (``pass_timing``) for
         # the benchmarks and for profiling. A failed pass leaves the phases it got through.
         self.timing: dict[str, float] = {}
+        # HAProxy's check results as the last pass read them, and whether one was about to
+        # change (see health_moved).
+        self._health_seen: dict[tuple[str, str], tuple[bool, bool]] = {}
+        self._health_settling = False
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -135,6 +146,8 @@ class DataPlane(Lifecycle):
         self.topology = topology
         with self._phase("plan"):
             statuses = self.haproxy.server_status() if self.haproxy.running() else []
+            self._health_seen = health_view(statuses)
+            self._health_settling = health_settling(statuses)
             previous = self.desired
             up = node_health(previous, statuses) if previous else {}
             desired = plan(topology, self.env_id, up)
@@ -300,6 +313,15 @@ class DataPlane(Lifecycle):
                 self._reported[arn] = targets
 
     # -- health
+
+    def health_moved(self) -> bool | None:
+        """Between passes: True when a health check changed a target's state since the last
+        pass read them (the next pass reports it and moves DNS), False while one is about to
+        (a target in its first checks, or counting towards a change), None when none is: then
+        only a control-plane change or the periodic poll brings the next pass."""
+        if not self._health_settling or not self.haproxy.running():
+            return None
+        return health_moved(self._health_seen, self.haproxy.server_status())
 
     def problems(self) -> list[str]:
         """Why the data plane is not healthy (empty when it is)."""
