@@ -52,6 +52,7 @@ REQUIREMENTS = (
     "service-identity",
 )
 RECORD = "localstack.json"
+READY_POLL_S = 0.1
 # LocalStack's S3 provider reads its store's root from this module constant when it is
 # created; set it before LocalStack starts (there is no setting for it).
 _LAUNCH = (
@@ -263,6 +264,9 @@ class LocalStackProcess(Lifecycle):
                 answers,
                 self.ready_timeout_s,
                 hint=f"see {self.log_path}",
+                # Fixed and short (the default pause grows to 0.5 s): until LocalStack listens
+                # a look is a refused connection on loopback, and a deploy waits on this.
+                poll_s=READY_POLL_S,
             )
         except WaitTimeout:
             self.stop()
