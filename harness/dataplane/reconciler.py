@@ -161,8 +161,11 @@ class DataPlane(Lifecycle):
         with self._phase("relays"):
             changes += self._apply_relays(desired)
         with self._phase("haproxy"):
-            if diff.create_hosts and self.haproxy.running():
-                # Listeners bound in a namespace that was re-made must bind again.
+            if self.haproxy.running() and set(diff.create_hosts) & _proxy_namespaces(previous):
+                # A namespace the running configuration uses was re-made: its listeners must
+                # bind again. A restart, since it enters every checked server DOWN again; a new
+                # namespace only needs the reload apply() does, which keeps the checks' results
+                # (restarting for every new host took all targets down with each new ENI).
                 self.haproxy.stop()
             if self.haproxy.apply(desired.proxies):
                 changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
@@ -417,6 +420,15 @@ class DataPlane(Lifecycle):
             "last_changes": self.last_changes,
             "pass_timing": dict(self.timing),
         }
+
+
+def _proxy_namespaces(desired: DesiredState | None) -> set[str]:
+    """The namespaces ``desired``'s listeners bind in and connect from."""
+    if desired is None:
+        return set()
+    return {p.bind_namespace for p in desired.proxies} | {
+        server.namespace for p in desired.proxies for server in p.servers
+    }
 
 
 # --------------------------------------------------------------------------- teardown

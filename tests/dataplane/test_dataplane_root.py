@@ -23,6 +23,7 @@ from tests.seed import (
     CLIENT_IP,
     CONSUMER_CIDR,
     CONSUMER_VPC,
+    ENI_A,
     ENI_IPS,
     NLB_DNS,
     NODE_IPS,
@@ -199,6 +200,24 @@ def _both_healthy(env: Env) -> bool:
 def test_health_checks_are_reported_to_the_control_plane(env: Env) -> None:
     env.until("both targets reported healthy", lambda: _both_healthy(env))
     assert all(t["state"] == "healthy" for t in env.reports[-1][1])
+
+
+def test_a_new_endpoint_eni_keeps_haproxy_running_and_the_targets_up(env: Env) -> None:
+    env.until("both targets reported healthy", lambda: _both_healthy(env))
+    env.converge(seed_topology(endpoint_state="deleted"))
+    try:
+        assert env.ns(ENI_A) not in list_namespaces()
+        master = env.plane.haproxy.pid
+        changes = env.converge(seed_topology())
+        assert f"created host namespace {env.ns(ENI_A)}" in changes
+        # A reload, not a restart: a restart enters every target DOWN for `rise` more checks,
+        # an outage for every endpoint of the service whenever one endpoint is added.
+        assert env.plane.haproxy.pid == master
+        nodes = [s for s in env.plane.haproxy.server_status() if s.proxy.startswith("nlb-")]
+        assert nodes and all(s.up for s in nodes), nodes
+        assert greeting_works(env)
+    finally:
+        env.converge(seed_topology())
 
 
 def test_a_namespace_deleted_by_hand_is_rebuilt(env: Env) -> None:
