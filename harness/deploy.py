@@ -1,10 +1,11 @@
 """Deploy and destroy a stack: the one place that sequences the three planes.
 
 ``STACK=local``: LocalStack (started detached, with the PrivateLink plug-in; the wheelhouse
-and ``terraform init`` run while it starts) -> Terraform apply of ``terraform/stacks/local``, with the local data plane (namespaces, HAProxy, dnsmasq,
-JERP) following LocalStack from before the apply starts -> that data plane converged to what
-the apply left. ``STACK=aws``: Terraform apply of
-``terraform/stacks/aws`` against the account in the environment's credentials.
+and ``terraform init`` run while it starts) -> Terraform apply of ``terraform/stacks/local``,
+with the local data plane (namespaces, HAProxy, dnsmasq, JERP) following LocalStack from
+before the apply starts -> that data plane converged to what the apply left. ``STACK=aws``:
+Terraform apply of ``terraform/stacks/aws`` against the account in the environment's
+credentials.
 
 A deploy that fails or is interrupted stops what that same call started, so nothing is left
 half-created; ``destroy`` stops everything, whatever started it. Both first check every
