@@ -92,6 +92,8 @@ class DataPlane(Lifecycle):
         # change (see health_moved).
         self._health_seen: dict[tuple[str, str], tuple[bool, bool]] = {}
         self._health_settling = False
+        # Every namespace the running HAProxy's configurations have named since it started.
+        self._haproxy_namespaces: set[str] = set()
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -161,14 +163,19 @@ class DataPlane(Lifecycle):
         with self._phase("relays"):
             changes += self._apply_relays(desired)
         with self._phase("haproxy"):
-            if self.haproxy.running() and set(diff.create_hosts) & _proxy_namespaces(previous):
-                # A namespace the running configuration uses was re-made: its listeners must
-                # bind again. A restart, since it enters every checked server DOWN again; a new
-                # namespace only needs the reload apply() does, which keeps the checks' results
-                # (restarting for every new host took all targets down with each new ENI).
+            if self.haproxy.running() and set(diff.create_hosts) & self._haproxy_namespaces:
+                # A namespace made anew under a name this HAProxy has used: after a reload,
+                # listeners there never answer (HAProxy 2.6, seen in
+                # test_a_new_endpoint_eni_keeps_haproxy_running_and_the_targets_up before this
+                # rule), so it restarts, which enters every checked target DOWN again. A
+                # namespace with a new name needs only the reload apply() does, which keeps
+                # the checks' results: restarting for every new host (as before) took all
+                # targets down with each new endpoint ENI.
                 self.haproxy.stop()
+                self._haproxy_namespaces = set()
             if self.haproxy.apply(desired.proxies):
                 changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
+            self._haproxy_namespaces |= _proxy_namespaces(desired)
 
         self.desired = desired
         with self._phase("report"):
@@ -422,10 +429,8 @@ class DataPlane(Lifecycle):
         }
 
 
-def _proxy_namespaces(desired: DesiredState | None) -> set[str]:
+def _proxy_namespaces(desired: DesiredState) -> set[str]:
     """The namespaces ``desired``'s listeners bind in and connect from."""
-    if desired is None:
-        return set()
     return {p.bind_namespace for p in desired.proxies} | {
         server.namespace for p in desired.proxies for server in p.servers
     }

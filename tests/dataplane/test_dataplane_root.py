@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness.dataplane.netns import list_namespaces
 from harness.dataplane.planner import new_env_id
 from harness.dataplane.reconciler import DataPlane
 from harness.dataplane.state import runtime_dir
+from harness.dataplane.topology import Topology
 from tests.seed import (
     AZ_A,
     AZ_C,
@@ -202,22 +204,51 @@ def test_health_checks_are_reported_to_the_control_plane(env: Env) -> None:
     assert all(t["state"] == "healthy" for t in env.reports[-1][1])
 
 
+def _with_new_eni_ids(topology: Topology) -> Topology:
+    """The same endpoint with ENIs of new ids (so namespaces of names not used before)."""
+    endpoints = tuple(
+        replace(e, interfaces=tuple(replace(i, eni_id=f"{i.eni_id}-new") for i in e.interfaces))
+        for e in topology.endpoints
+    )
+    return replace(topology, endpoints=endpoints)
+
+
 def test_a_new_endpoint_eni_keeps_haproxy_running_and_the_targets_up(env: Env) -> None:
     env.until("both targets reported healthy", lambda: _both_healthy(env))
     env.converge(seed_topology(endpoint_state="deleted"))
     try:
         assert env.ns(ENI_A) not in list_namespaces()
         master = env.plane.haproxy.pid
-        changes = env.converge(seed_topology())
-        assert f"created host namespace {env.ns(ENI_A)}" in changes
+        changes = env.converge(_with_new_eni_ids(seed_topology()))
+        assert f"created host namespace {env.ns(f'{ENI_A}-new')}" in changes
         # A reload, not a restart: a restart enters every target DOWN for `rise` more checks,
         # an outage for every endpoint of the service whenever one endpoint is added.
         assert env.plane.haproxy.pid == master
         nodes = [s for s in env.plane.haproxy.server_status() if s.proxy.startswith("nlb-")]
         assert nodes and all(s.up for s in nodes), nodes
-        assert greeting_works(env)
+        env.until(
+            "the greeting via the new AZ-a ENI",
+            lambda: greeting_works(env, ENI_IPS[AZ_A]),
+            timeout_s=10,
+        )
     finally:
         env.converge(seed_topology())
+
+
+def test_an_endpoint_eni_made_anew_under_its_old_name_is_served_after_a_restart(
+    env: Env,
+) -> None:
+    env.converge(seed_topology(endpoint_state="deleted"))
+    master = env.plane.haproxy.pid
+    changes = env.converge(seed_topology())
+    assert f"created host namespace {env.ns(ENI_A)}" in changes
+    # A reload would leave the new namespace's listener dead (HAProxy 2.6): a restart.
+    assert env.plane.haproxy.pid != master
+    env.until(
+        "the greeting via the re-made AZ-a ENI",
+        lambda: greeting_works(env, ENI_IPS[AZ_A]),
+        timeout_s=20,
+    )
 
 
 def test_a_namespace_deleted_by_hand_is_rebuilt(env: Env) -> None:
