@@ -164,13 +164,12 @@ class DataPlane(Lifecycle):
             changes += self._apply_relays(desired)
         with self._phase("haproxy"):
             if self.haproxy.running() and set(diff.create_hosts) & self._haproxy_namespaces:
-                # A namespace made anew under a name this HAProxy has used: after a reload,
-                # listeners there never answer (HAProxy 2.6, seen in
-                # test_a_new_endpoint_eni_keeps_haproxy_running_and_the_targets_up before this
-                # rule), so it restarts, which enters every checked target DOWN again. A
-                # namespace with a new name needs only the reload apply() does, which keeps
-                # the checks' results: restarting for every new host (as before) took all
-                # targets down with each new endpoint ENI.
+                # A namespace made anew under a name this HAProxy has used: its listeners must
+                # bind again, and a restart does that for sure (whether a reload would is not
+                # established), at the price of entering every checked target DOWN again. A
+                # namespace with a new name (a new ENI, node or instance) needs only the reload
+                # apply() does, which keeps the checks' results: restarting for every new host,
+                # as before, took all targets down with each new endpoint ENI.
                 self.haproxy.stop()
                 self._haproxy_namespaces = set()
             if self.haproxy.apply(desired.proxies):
