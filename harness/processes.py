@@ -160,9 +160,11 @@ def wait_for(
     condition: Callable[[], bool],
     timeout_s: float,
     hint: str = "",
+    *,
+    poll_s: float | None = None,
 ) -> None:
     """Poll ``condition`` until it holds (:func:`wait_until` for a yes/no condition)."""
-    wait_until(description, condition, bool, timeout_s, hint, show=lambda _: "")
+    wait_until(description, condition, bool, timeout_s, hint, poll_s=poll_s, show=lambda _: "")
 
 
 def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None]:

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 from harness.errors import LocalStackError, PrerequisiteError, WaitTimeout
@@ -52,6 +53,7 @@ REQUIREMENTS = (
     "service-identity",
 )
 RECORD = "localstack.json"
+READY_POLL_S = 0.1
 # LocalStack's S3 provider reads its store's root from this module constant when it is
 # created; set it before LocalStack starts (there is no setting for it).
 _LAUNCH = (
@@ -202,6 +204,7 @@ class LocalStackProcess(Lifecycle):
         self.data_dir = settings.state_dir / "localstack"
         self.log_path = settings.state_dir / "localstack.log"
         self.pid: int | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
         # Set by start_detached: where to record the process as soon as it is spawned.
         self.record_path: Path | None = None
 
@@ -223,6 +226,11 @@ class LocalStackProcess(Lifecycle):
         return env
 
     def start(self) -> LocalStackProcess:
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self) -> None:
+        """Start the process (recorded at once, see ``record_path``) without waiting for it."""
         if not _port_free(self.host, self.port):
             raise LocalStackError(
                 f"port {self.host}:{self.port} is already taken",
@@ -242,7 +250,13 @@ class LocalStackProcess(Lifecycle):
                 start_new_session=True,
             )
         self.pid = proc.pid
+        self._proc = proc
         self._write_record(ready=False)
+
+    def wait_ready(self) -> LocalStackProcess:
+        """Wait until the spawned LocalStack answers; stop it when it does not in time."""
+        proc = self._proc
+        assert proc is not None, "spawn() first"
 
         def answers() -> bool:
             doc = health(self.url, timeout_s=1.0)
@@ -263,6 +277,9 @@ class LocalStackProcess(Lifecycle):
                 answers,
                 self.ready_timeout_s,
                 hint=f"see {self.log_path}",
+                # Fixed and short (the default pause grows to 0.5 s): until LocalStack listens
+                # a look is a refused connection on loopback, and a deploy waits on this.
+                poll_s=READY_POLL_S,
             )
         except WaitTimeout:
             self.stop()
@@ -323,6 +340,14 @@ def is_running(settings: HarnessSettings) -> bool:
 
 def start_detached(settings: HarnessSettings) -> str:
     """Start LocalStack for later commands to use (``make deploy``); record its pid."""
+    return begin_detached(settings)()
+
+
+def begin_detached(settings: HarnessSettings) -> Callable[[], str]:
+    """:func:`start_detached` in two steps: a host process is spawned (and recorded) now, and
+    the returned call waits until it answers (its URL), so that the caller can do work that
+    does not need it meanwhile. A container, or an external LocalStack, is ready (or refused)
+    before this returns."""
     if settings.localstack_endpoint:
         if not is_running(settings):
             raise LocalStackError(
@@ -330,15 +355,18 @@ def start_detached(settings: HarnessSettings) -> str:
                 hint="start that LocalStack, or unset LOCALSTACK_ENDPOINT to let the harness "
                 "start one",
             )
-        return settings.localstack_url
+        url = settings.localstack_url
+        return lambda: url
     settings.state_dir.mkdir(parents=True, exist_ok=True)
     if settings.localstack_mode == "container":
         from harness.controlplane import localstack_container
 
-        return localstack_container.start_detached(settings, _record_path(settings))
+        url = localstack_container.start_detached(settings, _record_path(settings))
+        return lambda: url
     process = LocalStackProcess(settings)
     process.record_path = _record_path(settings)
-    return process.start().url
+    process.spawn()
+    return lambda: process.wait_ready().url
 
 
 def ensure_running(settings: HarnessSettings) -> bool:
@@ -348,12 +376,21 @@ def ensure_running(settings: HarnessSettings) -> bool:
     finish); a recorded one that does not answer (dead, or killed half-way) is stopped and
     its files removed before a fresh one starts.
     """
-    if is_running(settings):
+    ready = begin_running(settings)
+    if ready is None:
         return False
+    ready()
+    return not settings.localstack_endpoint
+
+
+def begin_running(settings: HarnessSettings) -> Callable[[], str] | None:
+    """:func:`ensure_running` in two steps (see :func:`begin_detached`): None when a
+    LocalStack answers already, else the call that waits until the one started answers."""
+    if is_running(settings):
+        return None
     if _recorded(settings) is not None:
         stop_detached(settings)
-    start_detached(settings)
-    return not settings.localstack_endpoint
+    return begin_detached(settings)
 
 
 def stop_detached(settings: HarnessSettings) -> None:

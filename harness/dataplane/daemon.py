@@ -20,7 +20,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -47,6 +47,12 @@ from harness.processes import ProcessId, wait_for
 from harness.settings import HarnessSettings
 
 POLL_INTERVAL_S = 2.0
+# While a target's health is about to change (first checks, or counting towards up or down),
+# HAProxy's check results are read this often between passes, so the pass that reports the
+# change (target health, DNS) follows within this, not at the next poll.
+HEALTH_WATCH_S = 0.25
+# How often await_dataplane reads the state file.
+AWAIT_POLL_S = 0.05
 # A pass woken by a change notice that names its changes reads only what they touch (see
 # TopologyReader); one whole read at least this often all the same, however busy the notice.
 WHOLE_READ_EVERY_S = 10.0
@@ -180,6 +186,27 @@ class ChangeWatcher:
             self.generation = current.generation
 
 
+def pause(
+    wake: threading.Event,
+    poll_s: float,
+    health_moved: Callable[[], bool | None],
+    watch_s: float = HEALTH_WATCH_S,
+) -> None:
+    """Between two passes: until ``wake`` is set (a change notice, SIGUSR1, SIGTERM), a health
+    check changed a target's state (``health_moved()`` True; asked every ``watch_s`` while
+    it answers False, not at all once it answers None), or ``poll_s`` have passed."""
+    deadline = time.monotonic() + poll_s
+    watching = True
+    while (left := deadline - time.monotonic()) > 0:
+        if watching:
+            moved = health_moved()
+            if moved:
+                return
+            watching = moved is not None
+        if wake.wait(min(watch_s, left) if watching else left):
+            return
+
+
 def serve(
     settings: HarnessSettings,
     env_id: str,
@@ -249,7 +276,7 @@ def serve(
                 plane.last_error = f"{type(exc).__name__}: {exc}"
                 print(f"{time.strftime('%H:%M:%S')} reconcile failed: {exc!r}", flush=True)
             publish()
-            wake.wait(poll_s)
+            pause(wake, poll_s, plane.health_moved)
     finally:
         print(f"{time.strftime('%H:%M:%S')} stopping: tearing the data plane down", flush=True)
         plane.stop()
@@ -399,7 +426,11 @@ def await_dataplane(
         )
 
     try:
-        wait_for("the data plane to converge and report healthy", ready, timeout_s)
+        # A short, fixed pause: each look reads a small local file, and a deploy's last
+        # step is this wait.
+        wait_for(
+            "the data plane to converge and report healthy", ready, timeout_s, poll_s=AWAIT_POLL_S
+        )
     except BaseException as exc:
         current = read_state(settings.state_dir) or {}
         abandon_dataplane(settings, launch)

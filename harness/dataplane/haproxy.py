@@ -165,6 +165,10 @@ def render_config(proxies: Iterable[ProxySpec], stats_socket: Path, state_file: 
     return "\n".join(out)
 
 
+# HAProxy's check_status values for a check that passed (layer 4, 6 and 7).
+_PASSED_CHECKS = frozenset({"L4OK", "L6OK", "L7OK", "L7OKC"})
+
+
 @dataclass(frozen=True)
 class ServerStatus:
     proxy: str
@@ -178,7 +182,14 @@ class ServerStatus:
 
     @property
     def checked(self) -> bool:
-        if self.initial and self.status.startswith("DOWN ") and "/" in self.status:
+        # Still counting passes ("DOWN 1/2"), or counting again: a reload loads a DOWN server
+        # with its pass count at 0 (HAProxy 2.6 server-state file) but keeps its last check's
+        # status, so a rising target reads "DOWN" after a passed check.
+        if (
+            self.initial
+            and self.status.startswith("DOWN")
+            and ("/" in self.status or self.check_status in _PASSED_CHECKS)
+        ):
             return False
         return bool(self.check_status) and not self.check_status.startswith("INI")
 

@@ -69,6 +69,27 @@ def node_health(desired: DesiredState, statuses: Iterable[ServerStatus]) -> dict
     return result
 
 
+def health_view(statuses: Iterable[ServerStatus]) -> dict[tuple[str, str], tuple[bool, bool]]:
+    """What a pass takes from HAProxy's checks: (proxy, server) -> (up, checked)."""
+    return {(s.proxy, s.server): (s.up, s.checked) for s in statuses}
+
+
+def health_settling(statuses: Iterable[ServerStatus]) -> bool:
+    """Whether a coming check result will change what ``statuses`` say: a target still in its
+    first checks, or one counting passes or failures towards a change ("DOWN 1/2", "UP 1/2").
+    A target that stays up, or stays down, changes nothing until something happens to it."""
+    return any((s.initial and not s.checked) or "/" in s.status for s in statuses)
+
+
+def health_moved(
+    seen: dict[tuple[str, str], tuple[bool, bool]], now: Iterable[ServerStatus]
+) -> bool:
+    """Whether a server in both ``seen`` and ``now`` changed (up, checked); servers added or
+    removed since are the reconciler's doing, not a check's."""
+    current = health_view(now)
+    return any(key in current and current[key] != view for key, view in seen.items())
+
+
 def http_reporter(localstack_url: str) -> HealthReporter:
     """POST target health to the control plane's ``/_jerp/target-health``."""
     url = localstack_url.rstrip("/") + "/_jerp/target-health"

@@ -14,7 +14,14 @@ from harness.dataplane.diff import AppliedState, Changes, plan_changes
 from harness.dataplane.dnsmasq import Resolver
 from harness.dataplane.firewall import apply_ruleset
 from harness.dataplane.haproxy import HAProxy, ServerStatus
-from harness.dataplane.health import HealthReporter, node_health, target_health
+from harness.dataplane.health import (
+    HealthReporter,
+    health_moved,
+    health_settling,
+    health_view,
+    node_health,
+    target_health,
+)
 from harness.dataplane.hosts import JerpHost, JerpSpec
 from harness.dataplane.netns import (
     create_host,
@@ -81,6 +88,12 @@ class DataPlane(Lifecycle):
         # for the whole): where a pass spends its time, in the state file (``pass_timing``) for
         # the benchmarks and for profiling. A failed pass leaves the phases it got through.
         self.timing: dict[str, float] = {}
+        # HAProxy's check results as the last pass read them, and whether one was about to
+        # change (see health_moved).
+        self._health_seen: dict[tuple[str, str], tuple[bool, bool]] = {}
+        self._health_settling = False
+        # Every namespace the running HAProxy's configurations have named since it started.
+        self._haproxy_namespaces: set[str] = set()
 
     @contextlib.contextmanager
     def _phase(self, name: str) -> Iterator[None]:
@@ -135,6 +148,8 @@ class DataPlane(Lifecycle):
         self.topology = topology
         with self._phase("plan"):
             statuses = self.haproxy.server_status() if self.haproxy.running() else []
+            self._health_seen = health_view(statuses)
+            self._health_settling = health_settling(statuses)
             previous = self.desired
             up = node_health(previous, statuses) if previous else {}
             desired = plan(topology, self.env_id, up)
@@ -148,11 +163,18 @@ class DataPlane(Lifecycle):
         with self._phase("relays"):
             changes += self._apply_relays(desired)
         with self._phase("haproxy"):
-            if diff.create_hosts and self.haproxy.running():
-                # Listeners bound in a namespace that was re-made must bind again.
+            if self.haproxy.running() and set(diff.create_hosts) & self._haproxy_namespaces:
+                # A namespace made anew under a name this HAProxy has used: its listeners must
+                # bind again, and a restart does that for sure (whether a reload would is not
+                # established), at the price of entering every checked target DOWN again. A
+                # namespace with a new name (a new ENI, node or instance) needs only the reload
+                # apply() does, which keeps the checks' results: restarting for every new host,
+                # as before, took all targets down with each new endpoint ENI.
                 self.haproxy.stop()
+                self._haproxy_namespaces = set()
             if self.haproxy.apply(desired.proxies):
                 changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
+            self._haproxy_namespaces |= _proxy_namespaces(desired)
 
         self.desired = desired
         with self._phase("report"):
@@ -301,6 +323,15 @@ class DataPlane(Lifecycle):
 
     # -- health
 
+    def health_moved(self) -> bool | None:
+        """Between passes: True when a health check changed a target's state since the last
+        pass read them (the next pass reports it and moves DNS), False while one is about to
+        (a target in its first checks, or counting towards a change), None when none is: then
+        only a control-plane change or the periodic poll brings the next pass."""
+        if not self._health_settling or not self.haproxy.running():
+            return None
+        return health_moved(self._health_seen, self.haproxy.server_status())
+
     def problems(self) -> list[str]:
         """Why the data plane is not healthy (empty when it is)."""
         found: list[str] = []
@@ -395,6 +426,13 @@ class DataPlane(Lifecycle):
             "last_changes": self.last_changes,
             "pass_timing": dict(self.timing),
         }
+
+
+def _proxy_namespaces(desired: DesiredState) -> set[str]:
+    """The namespaces ``desired``'s listeners bind in and connect from."""
+    return {p.bind_namespace for p in desired.proxies} | {
+        server.namespace for p in desired.proxies for server in p.servers
+    }
 
 
 # --------------------------------------------------------------------------- teardown

@@ -9,6 +9,7 @@ import stat
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import boto3
@@ -153,13 +154,13 @@ def test_recorded_localstack_that_does_not_answer_is_stopped_before_a_fresh_star
     stale = _spawn_unanswering(settings, ready=False)
     started: list[bool] = []
 
-    def fake_start(s: HarnessSettings) -> str:
+    def fake_start(s: HarnessSettings) -> Callable[[], str]:
         # The stale one is gone, with its files, before the new one starts.
         started.append(stale.poll() is not None)
         assert not (s.state_dir / "localstack").exists()
-        return s.localstack_url
+        return lambda: s.localstack_url
 
-    monkeypatch.setattr(localstack, "start_detached", fake_start)
+    monkeypatch.setattr(localstack, "begin_detached", fake_start)
     assert localstack.ensure_running(settings) is True
     assert started == [True]
     assert not (settings.state_dir / localstack.RECORD).exists()

@@ -7,6 +7,7 @@ boto3 against the session LocalStack with the plug-in; each test names the catal
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -203,6 +204,32 @@ def test_vpce_states_accept_moves_pending_acceptance_to_pending_to_available(
         ServiceId=service["ServiceId"], VpcEndpointIds=[eid]
     )
     assert again["Unsuccessful"][0]["Error"]["Code"] == "InvalidState"
+
+
+def test_vpce_states_a_new_endpoint_is_never_described_available_before_acceptance(
+    ec2: Any, net: Net
+) -> None:
+    # moto files a new endpoint as `available` before the plug-in sets `pendingAcceptance`; a
+    # describe in between (the data plane reads all the time) must not see that.
+    service = _service(ec2, net, AcceptanceRequired=True)
+    name = service["ServiceName"]
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def describe_all_the_time() -> None:
+        while not stop.is_set():
+            described = ec2.describe_vpc_endpoints()["VpcEndpoints"]
+            seen.extend(e["State"] for e in described if e.get("ServiceName") == name)
+
+    reader = threading.Thread(target=describe_all_the_time)
+    reader.start()
+    try:
+        for _ in range(10):
+            _create(ec2, net, name)
+    finally:
+        stop.set()
+        reader.join(timeout=30)
+    assert seen and set(seen) == {"pendingAcceptance"}
 
 
 def test_vpce_reject_available_connection_becomes_rejected(ec2: Any, net: Net) -> None:

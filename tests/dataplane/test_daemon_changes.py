@@ -4,6 +4,7 @@ polling where there is none."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,9 @@ import pytest
 
 from harness.controlplane.aws import AwsClients
 from harness.controlplane.localstack import LocalStackProcess
-from harness.dataplane.daemon import ChangeWatcher, start_dataplane, stop_dataplane
+from harness.dataplane.daemon import ChangeWatcher, pause, start_dataplane, stop_dataplane
+from harness.dataplane.haproxy import ServerStatus
+from harness.dataplane.health import health_moved, health_settling, health_view
 from harness.dataplane.state import read_state
 from harness.processes import wait_for
 from harness.settings import load_settings
@@ -156,3 +159,52 @@ def test_the_daemon_follows_a_change_through_the_notice_not_the_poll(
             elbv2.delete_load_balancer(LoadBalancerArn=lb_arn)
         ec2.delete_subnet(SubnetId=subnet["Subnet"]["SubnetId"])
         ec2.delete_vpc(VpcId=vpc)
+
+
+# ------------------------------------------------------------------ health between passes
+
+
+def _status(status: str, check: str, initial: bool = False) -> ServerStatus:
+    return ServerStatus("nlb-1", "i-1-8080", status, check, "", initial=initial)
+
+
+def test_health_is_settling_only_while_a_check_result_can_change_it() -> None:
+    assert health_settling([_status("DOWN 1/2", "L7OK", initial=True)])  # first checks
+    assert health_settling([_status("DOWN", "INI", initial=True)])  # none finished yet
+    assert health_settling([_status("UP 1/2", "L4CON")])  # counting failures towards down
+    assert not health_settling([_status("UP", "L7OK")])
+    assert not health_settling([_status("DOWN", "L4CON", initial=True)])  # stays unhealthy
+
+
+def test_health_moved_only_for_a_server_whose_check_changed_it() -> None:
+    seen = health_view([_status("DOWN 1/2", "L7OK", initial=True)])
+    assert not health_moved(seen, [_status("DOWN 1/2", "L7OK", initial=True)])
+    assert health_moved(seen, [_status("UP", "L7OK")])
+    # A server the reconciler added or removed is not a check's doing.
+    assert not health_moved(seen, [ServerStatus("nlb-2", "i-2-8080", "UP", "L7OK", "")])
+    assert not health_moved(seen, [])
+
+
+def test_pause_ends_when_a_check_moved_health_instead_of_at_the_poll() -> None:
+    answers = iter([False, False, True])
+    started = time.monotonic()
+    pause(threading.Event(), 5.0, lambda: next(answers), watch_s=0.02)
+    assert time.monotonic() - started < 1.0
+
+
+def test_pause_stops_asking_once_nothing_settles_and_ends_at_the_poll_or_wake() -> None:
+    asked: list[float] = []
+
+    def nothing_settling() -> bool | None:
+        asked.append(time.monotonic())
+        return None
+
+    started = time.monotonic()
+    pause(threading.Event(), 0.3, nothing_settling, watch_s=0.02)
+    assert 0.3 <= time.monotonic() - started < 1.0
+    assert len(asked) == 1
+    wake = threading.Event()
+    threading.Timer(0.05, wake.set).start()
+    started = time.monotonic()
+    pause(wake, 5.0, lambda: False, watch_s=0.02)
+    assert time.monotonic() - started < 1.0

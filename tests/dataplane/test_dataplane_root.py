@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness.dataplane.netns import list_namespaces
 from harness.dataplane.planner import new_env_id
 from harness.dataplane.reconciler import DataPlane
 from harness.dataplane.state import runtime_dir
+from harness.dataplane.topology import Topology
 from tests.seed import (
     AZ_A,
     AZ_C,
@@ -23,6 +25,7 @@ from tests.seed import (
     CLIENT_IP,
     CONSUMER_CIDR,
     CONSUMER_VPC,
+    ENI_A,
     ENI_IPS,
     NLB_DNS,
     NODE_IPS,
@@ -199,6 +202,43 @@ def _both_healthy(env: Env) -> bool:
 def test_health_checks_are_reported_to_the_control_plane(env: Env) -> None:
     env.until("both targets reported healthy", lambda: _both_healthy(env))
     assert all(t["state"] == "healthy" for t in env.reports[-1][1])
+
+
+def _with_a_second_endpoint(topology: Topology) -> Topology:
+    """``topology`` with a second endpoint to the same service: new ENIs (ids, namespaces and
+    addresses none used before) in the same subnets."""
+    first = topology.endpoints[0]
+    second = replace(
+        first,
+        endpoint_id=f"{first.endpoint_id}-2",
+        regional_dns=f"second.{first.regional_dns}",
+        zonal_dns=(),
+        interfaces=tuple(
+            replace(i, eni_id=f"{i.eni_id}-2", private_ip=SECOND_ENI_IPS[i.az])
+            for i in first.interfaces
+        ),
+    )
+    return replace(topology, endpoints=(*topology.endpoints, second))
+
+
+SECOND_ENI_IPS = {AZ_A: "10.20.1.51", AZ_C: "10.20.3.51"}
+
+
+def test_a_new_endpoint_keeps_haproxy_running_and_the_targets_up(env: Env) -> None:
+    env.until("both targets reported healthy", lambda: _both_healthy(env))
+    master = env.plane.haproxy.pid
+    try:
+        changes = env.converge(_with_a_second_endpoint(seed_topology()))
+        assert f"created host namespace {env.ns(f'{ENI_A}-2')}" in changes
+        # A reload, not a restart: a restart enters every target DOWN for `rise` more checks,
+        # an outage for every endpoint of the service whenever one endpoint is added.
+        assert env.plane.haproxy.pid == master
+        nodes = [s for s in env.plane.haproxy.server_status() if s.proxy.startswith("nlb-")]
+        assert nodes and all(s.up for s in nodes), nodes
+        assert greeting_works(env, SECOND_ENI_IPS[AZ_A])
+        assert greeting_works(env)  # the first endpoint, undisturbed
+    finally:
+        env.converge(seed_topology())
 
 
 def test_a_namespace_deleted_by_hand_is_rebuilt(env: Env) -> None:

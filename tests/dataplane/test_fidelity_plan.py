@@ -110,6 +110,15 @@ def test_new_checked_servers_start_down_in_the_server_state_file(tmp_path: Path)
     assert ServerStatus(*next(iter(checked)), "DOWN 1/2", "L7OK", "").checked
 
 
+def test_a_rising_target_whose_count_a_reload_reset_stays_initial() -> None:
+    # HAProxy 2.6 loads a DOWN server from the server-state file with its pass count at 0 but
+    # its last check status: between passes, after a reload, a new target reads "DOWN" L7OK.
+    assert not ServerStatus("p", "s", "DOWN", "L7OK", "", initial=True).checked
+    # A new target whose checks fail is unhealthy, reload or not.
+    assert ServerStatus("p", "s", "DOWN", "L4CON", "", initial=True).checked
+    assert ServerStatus("p", "s", "DOWN", "L7STS", "", initial=True).checked
+
+
 def _sg(group_id: str, ingress: tuple[SecurityGroupRule, ...] = (), **kw: Any) -> SecurityGroup:
     return SecurityGroup(group_id, PROVIDER_VPC, group_id, ingress, **kw)
 

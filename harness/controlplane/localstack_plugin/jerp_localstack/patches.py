@@ -152,6 +152,11 @@ def apply_ec2_patches() -> None:
 
     @patch(ec2_models.vpcs.VPCBackend.create_vpc_endpoint)
     def _create_endpoint(fn: Any, self: Any, **kwargs: Any) -> Any:
+        # Described only once finished (see privatelink.ENDPOINT_CREATION).
+        with privatelink.ENDPOINT_CREATION:
+            return _create_endpoint_unseen(fn, self, **kwargs)
+
+    def _create_endpoint_unseen(fn: Any, self: Any, **kwargs: Any) -> Any:
         # The request was checked against AWS's rules in the provider (JerpEc2Provider).
         service = privatelink.find_service(self.region_name, kwargs.get("service_name") or "")
         interface = (kwargs.get("endpoint_type") or "").lower() == "interface"

@@ -27,6 +27,12 @@ LIVE_ENDPOINT_STATES = {"pendingAcceptance", "pending", "available"}
 # ``pendingAcceptance`` -> ``available``; ``pending`` must be over by then.
 PENDING_S = 2.0
 
+# Held while an endpoint is created and while endpoints are described: moto files a new
+# endpoint as `available` under its own id before the plug-in gives it its AWS id and state
+# (`pendingAcceptance`), and a describe in between saw a pending endpoint as available (the
+# data plane then served it for one pass).
+ENDPOINT_CREATION = threading.Lock()
+
 # Private DNS name verification states (EC2 API: PrivateDnsNameConfiguration.State).
 PENDING_VERIFICATION = "pendingVerification"
 VERIFIED = "verified"

@@ -238,7 +238,8 @@ class JerpEc2Provider(Ec2Provider):
     @handler("DescribeVpcEndpoints", expand=False)
     def describe_vpc_endpoints(self, context: RequestContext, request: dict[str, Any]) -> Any:
         """The private DNS name joins ``DnsEntries`` while it is enabled and verified."""
-        result = super().describe_vpc_endpoints(context, request)
+        with privatelink.ENDPOINT_CREATION:  # no endpoint half-created
+            result = super().describe_vpc_endpoints(context, request)
         endpoints = _backend(context).vpc_end_points
         for described in result.get("VpcEndpoints") or []:
             endpoint = endpoints.get(described.get("VpcEndpointId"))
