@@ -4,8 +4,8 @@ Over HTTP on a shared 2-core machine, whichever subject a neighbour's burst land
 the wrk ratio moved between 0.68x and 0.98x across runs. Here the ASGI app is called directly
 with a prepared ``GET /user/yundream`` scope and CPU time is read with ``time.process_time``:
 waiting for a core that other work holds does not count. Rounds are interleaved (every subject
-once per round, the starting subject rotating) and the best round per subject is reported, as
-the wrk half reports its best round.
+once per round, the order reversed every other round) and the best round per subject is
+reported, as the wrk half reports its best round.
 
 ``jerp`` is ``create_app`` with every feature on, its logging configured by ``log_config`` as
 ``python -m jerp`` does, access lines written to a file. Each timed window ends with an idle
@@ -13,7 +13,7 @@ wait of twice JERP's flush delay, so batched access lines are written (and their
 inside the window of the subject that made them. Before timing, each app must answer the
 greeting (and JERP its ``X-Served-By``); after it, the access log must hold a line per request.
 
-    python -m bench.inprocess_bench [--subjects jerp,fastapi] [--rounds 15] [--requests 3000]
+    python -m bench.inprocess_bench [--subjects jerp,fastapi] [--rounds 30] [--requests 2000]
 
 prints ``{"subject": [CPU us per request, one per round], ...}`` as JSON on stdout.
 """
@@ -38,7 +38,7 @@ from jerp.middleware import FLUSH_DELAY_S
 PATH = "/user/yundream"
 GREETING = b"Hello yundream!. How are you"
 INSTANCE_ID = "i-bench"
-SUBJECTS = {  # the wrk half's subjects that are one ASGI app in one process
+SUBJECTS = {  # the wrk half's subjects that are one ASGI app in one process, in its order
     "jerp": "jerp.app:create_app",
     "fastapi": "bench.minimal_fastapi:app",
     "fastapi-name": "bench.minimal_fastapi:app_with_name",
@@ -132,8 +132,9 @@ def measure(
         for round_ in range(rounds):
             if round_ and time.monotonic() > deadline:
                 break
-            # rotate who goes first, so no subject always follows the same neighbour
-            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            # reversed every other round (ABBA): each subject goes first as often as last, and
+            # neighbours stay neighbours, so a pair's per-round ratio compares adjacent windows
+            for name in names if round_ % 2 == 0 else names[::-1]:
                 results[name].append(cpu_us_per_request(apps[name], requests, loop, clock))
         return results
     finally:
@@ -165,8 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m bench.inprocess_bench", description=__doc__.split("\n")[0]
     )
     parser.add_argument("--subjects", default=",".join(SUBJECTS), help="comma-separated")
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds (1..50)")
-    parser.add_argument("--requests", type=int, default=3000, help="per round (100..20000)")
+    parser.add_argument("--rounds", type=int, default=30, help="interleaved rounds (1..50)")
+    parser.add_argument("--requests", type=int, default=2000, help="per round (100..20000)")
     parser.add_argument("--budget", type=float, default=120.0, help="seconds (1..600)")
     args = parser.parse_args(argv)
     names = [n for n in args.subjects.split(",") if n]

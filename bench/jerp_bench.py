@@ -1,7 +1,13 @@
 """JERP benchmark: JERP against a minimal FastAPI app, bare Starlette and HAProxy, in one run.
 
-Each subject runs on a free 127.0.0.1 port, gets a 1 s wrk warm-up, then
-``wrk -t1 -c16 -d5s --latency http://127.0.0.1:PORT/user/yundream``:
+Every subject is started once on a free 127.0.0.1 port and gets a 1 s wrk warm-up; then each
+round runs ``wrk -t1 -c16 -d2s --latency http://127.0.0.1:PORT/user/yundream`` against every
+subject in turn, the order reversed every other round (ABBA: each subject goes first as often
+as last, and ``jerp`` and ``fastapi`` are always neighbours). Each window ends with an idle
+wait so JERP's batched access lines are written, and counted, inside it. With 2 or more CPUs,
+wrk runs on the first CPU this process may use and every one-process server on the second
+(``taskset``; ``jerp-2w`` on all of them, its point being the second core), the same for every
+subject, so no subject's server ever shares its CPU with wrk or moves. The subjects:
 
 - ``jerp``: ``python -m jerp`` with every feature on (name rules, ``X-Served-By``, the JSON
   access log written to a file), one worker;
@@ -14,18 +20,20 @@ Each subject runs on a free 127.0.0.1 port, gets a 1 s wrk warm-up, then
 - ``haproxy``: ``http-request return`` of the fixed greeting, ``nbthread 1``.
 
 Then ``bench.inprocess_bench`` (a child process) calls the same apps' ASGI entry points directly
-and reads CPU time per request over ``--in-process-rounds`` interleaved rounds: the apps' own
-cost, without uvicorn's. Its column (best round) and ratios stand beside wrk's. Every ratio is
-given as best over best and as the median of per-round ratios; the subjects of one round ran
-side by side, so that median moves least when other work shares the machine.
+and reads CPU time per request over ``--in-process-rounds`` interleaved rounds (pinned to the
+servers' CPU): the apps' own cost, without uvicorn's. Its column (best round) and ratios stand
+beside wrk's. Every ratio is given as best over best and as the median of per-round ratios
+with their quartiles and range: the subjects of one round ran side by side, so that median
+moves least when other work shares the machine, and the spread shows how much it did.
+Nothing is discarded.
 
 Target: JERP at least 0.9x the minimal FastAPI route (verdict on the per-round medians).
 ``jerp-2w``/``jerp`` is the 1 -> 2 worker scaling (wrk itself needs a core: on a 2-core machine
 it cannot reach 2x). Every process started is stopped. When running as root and
 ``bench/dataplane_bench.py`` exists, its ``main`` runs afterwards.
 
-    python -m bench [--duration 5] [--connections 16] [--rounds 1] [--in-process-rounds 15]
-                    [--in-process-requests 3000] [--no-dataplane]
+    python -m bench [--duration 2] [--connections 16] [--rounds 5] [--no-pin]
+                    [--in-process-rounds 30] [--in-process-requests 2000] [--no-dataplane]
 """
 
 from __future__ import annotations
@@ -49,6 +57,7 @@ from pathlib import Path
 
 from bench import inprocess_bench
 from bench.dataplane_bench import WrkResult, parse_wrk, wrk_argv
+from jerp.middleware import FLUSH_DELAY_S
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -56,7 +65,11 @@ PATH = "/user/yundream"
 GREETING = b"Hello yundream!. How are you"
 RATIO_TARGET = 0.9
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-SUBJECTS = ("jerp", "jerp-2w", "fastapi", "fastapi-name", "starlette", "haproxy")
+# jerp and fastapi side by side: reversing the order every other round keeps them neighbours
+SUBJECTS = ("jerp", "fastapi", "jerp-2w", "fastapi-name", "starlette", "haproxy")
+MULTI_PROCESS = frozenset({"jerp-2w"})
+# idle after each wrk window, so JERP's last batch of access lines is written inside it
+DRAIN_S = 2 * FLUSH_DELAY_S
 RATIOS = (
     ("jerp", "fastapi"),
     ("jerp", "fastapi-name"),
@@ -102,6 +115,36 @@ class Subject:
     name: str
     argv: list[str]
     env: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Pinning:
+    """CPU lists for ``taskset -c``: wrk's, one-process servers', multi-process servers'."""
+
+    load: str
+    server: str
+    multi: str
+
+    def describe(self) -> str:
+        return f"wrk on CPU {self.load}, servers on CPU {self.server} (jerp-2w: {self.multi})"
+
+
+def pinning(allowed: set[int] | None = None) -> Pinning | None:
+    """wrk on the first CPU this process may use, servers on the second; None below 2 CPUs."""
+    cpus = sorted(os.sched_getaffinity(0) if allowed is None else allowed)
+    if len(cpus) < 2:
+        return None
+    return Pinning(str(cpus[0]), str(cpus[1]), ",".join(map(str, cpus)))
+
+
+def pinned(argv: list[str], cpus: str | None) -> list[str]:
+    """``argv`` under ``taskset -c cpus`` (which execs it: same pid), or as is."""
+    return ["taskset", "-c", cpus, *argv] if cpus else argv
+
+
+def schedule(names: Sequence[str], round_: int) -> list[str]:
+    """The order of one round: as given in even rounds, reversed in odd ones (ABBA)."""
+    return list(names) if round_ % 2 == 0 else list(reversed(names))
 
 
 def free_port() -> int:
@@ -203,9 +246,9 @@ def running(sub: Subject, port: int, log: Path) -> Iterator[int]:
                 proc.wait(timeout=5)
 
 
-def run_wrk(url: str, duration_s: float, connections: int) -> WrkResult:
+def run_wrk(url: str, duration_s: float, connections: int, cpus: str | None = None) -> WrkResult:
     proc = subprocess.run(
-        wrk_argv(url, duration_s, connections),
+        pinned(wrk_argv(url, duration_s, connections), cpus),
         capture_output=True,
         text=True,
         timeout=duration_s + 30,
@@ -216,39 +259,60 @@ def run_wrk(url: str, duration_s: float, connections: int) -> WrkResult:
 
 
 def measure(
-    names: Sequence[str], duration_s: float, connections: int, rounds: int
+    names: Sequence[str],
+    duration_s: float,
+    connections: int,
+    rounds: int,
+    pin: Pinning | None = None,
 ) -> dict[str, list[Run]]:
+    """Start every subject once, then ``rounds`` rounds of one wrk window per subject."""
     results: dict[str, list[Run]] = {name: [] for name in names}
-    with tempfile.TemporaryDirectory(prefix="jerp-bench-") as tmp:
+    load_cpus = pin.load if pin else None
+    with tempfile.TemporaryDirectory(prefix="jerp-bench-") as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
-        for _ in range(rounds):
-            for name in names:  # alternating, so noise from other work hits every subject
-                port = free_port()
-                sub = subject(name, port, workdir)
-                url = f"http://{HOST}:{port}{PATH}"
-                with running(sub, port, workdir / f"{name}-{port}.log") as pid:
-                    run_wrk(url, 1, connections)  # warm-up
-                    cpu_before = cpu_seconds(pid)
-                    wrk = run_wrk(url, duration_s, connections)
-                    cpu_us = (cpu_seconds(pid) - cpu_before) / max(wrk.requests, 1) * 1e6
-                    results[name].append(Run(wrk, cpu_us))
+        servers: dict[str, tuple[str, int]] = {}
+        for name in names:
+            port = free_port()
+            sub = subject(name, port, workdir)
+            if pin:
+                cpus = pin.multi if name in MULTI_PROCESS else pin.server
+                sub = Subject(sub.name, pinned(sub.argv, cpus), sub.env)
+            pid = stack.enter_context(running(sub, port, workdir / f"{name}-{port}.log"))
+            servers[name] = (f"http://{HOST}:{port}{PATH}", pid)
+        for name in names:
+            run_wrk(servers[name][0], 1, connections, load_cpus)  # warm-up
+        time.sleep(DRAIN_S)
+        for round_ in range(rounds):
+            for name in schedule(names, round_):
+                url, pid = servers[name]
+                cpu_before = cpu_seconds(pid)
+                wrk = run_wrk(url, duration_s, connections, load_cpus)
+                time.sleep(DRAIN_S)
+                cpu_us = (cpu_seconds(pid) - cpu_before) / max(wrk.requests, 1) * 1e6
+                results[name].append(Run(wrk, cpu_us))
     return results
 
 
 def in_process(
-    names: Sequence[str], rounds: int, requests: int, budget_s: float = 120
+    names: Sequence[str],
+    rounds: int,
+    requests: int,
+    budget_s: float = 120,
+    cpus: str | None = None,
 ) -> dict[str, list[float]]:
     """CPU us per request of each subject that is one ASGI app, one value per round.
 
-    A child process, so JERP's logging configuration (``python -m jerp``'s) stays out of this
-    one; {} when no subject is an ASGI app or ``rounds`` is 0.
+    A child process (on ``cpus`` if given), so JERP's logging configuration (``python -m
+    jerp``'s) stays out of this one; {} when no subject is an ASGI app or ``rounds`` is 0.
     """
     names = [name for name in names if name in inprocess_bench.SUBJECTS]
     if not names or not rounds:
         return {}
     argv = [sys.executable, "-m", "bench.inprocess_bench", "--subjects", ",".join(names)]
     argv += ["--rounds", str(rounds), "--requests", str(requests), "--budget", str(budget_s)]
-    proc = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=budget_s + 120)
+    proc = subprocess.run(
+        pinned(argv, cpus), cwd=ROOT, capture_output=True, text=True, timeout=budget_s + 120
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench.inprocess_bench failed: {proc.stderr.strip()[-800:]}")
     results: dict[str, list[float]] = json.loads(proc.stdout)
@@ -267,15 +331,28 @@ def _verdict(ratio: float) -> str:
     return "meets" if ratio >= RATIO_TARGET else "MISSES"
 
 
-def _per_round_median(faster_if_higher: list[float], reference: list[float]) -> float:
-    """The median over rounds of one subject's figure over another's, round by round.
+def per_round(faster_if_higher: list[float], reference: list[float]) -> list[float]:
+    """One subject's figure over another's, round by round.
 
     Both ran in the same round, next to each other, so a slow spell of the shared machine
     that spans the pair cancels out of their ratio; the best of each subject, taken apart,
     can come from different spells (in-process, best/best moved 0.88-0.97x across runs where
-    this median stayed 0.94x).
+    the per-round median stayed 0.94x).
     """
-    return statistics.median(a / b for a, b in zip(faster_if_higher, reference, strict=True))
+    return [a / b for a, b in zip(faster_if_higher, reference, strict=True)]
+
+
+def spread(ratios: list[float]) -> str:
+    """The per-round ratios' median, with their quartiles (4 rounds or more) and range."""
+    median = f"{statistics.median(ratios):.2f}x per-round median"
+    if len(ratios) == 1:
+        return f"{median} (1 round)"
+    parts = []
+    if len(ratios) >= 4:
+        q1, _, q3 = statistics.quantiles(ratios, n=4)
+        parts.append(f"quartiles {q1:.2f}-{q3:.2f}")
+    parts.append(f"range {min(ratios):.2f}-{max(ratios):.2f}, {len(ratios)} rounds")
+    return f"{median} ({', '.join(parts)})"
 
 
 def format_table(
@@ -284,16 +361,19 @@ def format_table(
     connections: int,
     in_proc: Mapping[str, list[float]] | None = None,
     in_proc_requests: int = 0,
+    pin: Pinning | None = None,
 ) -> str:
     """Each subject's best round, wrk's and, beside it, the in-process one (CPU us/req).
 
-    A ratio is given twice, the same way in both halves: best over best, and the median of
-    the per-round ratios; the target's verdict uses the per-round medians.
+    A ratio is given the same way in both halves: best over best, and the median of the
+    per-round ratios with their spread; the target's verdict uses the per-round medians.
     """
     in_proc = in_proc or {}
+    placement = pin.describe() if pin else "not pinned"
     lines = [
         f"JERP benchmark: wrk -t1 -c{connections} -d{duration_s:g}s --latency {PATH} "
-        f"(best of {max(len(r) for r in results.values())} round(s); {os.cpu_count()} CPUs)",
+        f"(best of {max(len(r) for r in results.values())} round(s), order reversed every "
+        f"other round; {os.cpu_count()} CPUs, {placement})",
     ]
     if in_proc:
         lines.append(
@@ -321,75 +401,93 @@ def format_table(
         if top == "jerp-2w":
             lines.append(f"  {top}/{base}: {ratio:.2f}x  (1 -> 2 worker scaling)")
             continue
-        wrk_median = _per_round_median(
+        wrk_ratios = per_round(
             [run.wrk.requests_per_s for run in results[top]],
             [run.wrk.requests_per_s for run in results[base]],
         )
-        line = (
-            f"  {top}/{base}: wrk {ratio:.2f}x best, {wrk_median:.2f}x per-round median; "
-            f"server CPU {cpu[base] / cpu[top]:.2f}x"
+        # less CPU per request is faster: the reference's cost over the subject's
+        cpu_ratios = per_round(
+            [run.cpu_us_per_request for run in results[base]],
+            [run.cpu_us_per_request for run in results[top]],
         )
-        own_median = None
+        lines.append(
+            f"  {top}/{base}: wrk {ratio:.2f}x best, {spread(wrk_ratios)}; server CPU "
+            f"{cpu[base] / cpu[top]:.2f}x best, {statistics.median(cpu_ratios):.2f}x median"
+        )
+        own_ratios = None
         if top in in_proc and base in in_proc:
-            # less CPU per request is faster: the reference's cost over the subject's
-            own_median = _per_round_median(in_proc[base], in_proc[top])
-            line += (
-                f"; in-process {best_in_proc[base] / best_in_proc[top]:.2f}x best, "
-                f"{own_median:.2f}x per-round median"
+            own_ratios = per_round(in_proc[base], in_proc[top])
+            lines.append(
+                f"    in-process {best_in_proc[base] / best_in_proc[top]:.2f}x best, "
+                f"{spread(own_ratios)}"
             )
-        lines.append(line)
         if (top, base) == ("jerp", "fastapi"):
             verdict = (
-                f"    target {RATIO_TARGET}x (per-round medians): wrk {_verdict(wrk_median)} it"
+                f"    target {RATIO_TARGET}x (per-round medians): "
+                f"wrk {_verdict(statistics.median(wrk_ratios))} it"
             )
-            if own_median is not None:
-                verdict += f", in-process {_verdict(own_median)} it"
+            if own_ratios is not None:
+                verdict += f", in-process {_verdict(statistics.median(own_ratios))} it"
             lines.append(verdict)
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0, help="wrk seconds per subject")
+    parser.add_argument("--duration", type=float, default=2.0, help="wrk seconds per window")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds (order reversed in odd ones)")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the scheduler place wrk and the servers"
+    )
     parser.add_argument("--subjects", default=",".join(SUBJECTS), help="comma-separated")
     parser.add_argument(
-        "--in-process-rounds", type=int, default=15, help="in-process rounds (0: none)"
+        "--in-process-rounds", type=int, default=30, help="in-process rounds (0: none)"
     )
     parser.add_argument(
-        "--in-process-requests", type=int, default=3000, help="requests per in-process round"
+        "--in-process-requests", type=int, default=2000, help="requests per in-process round"
     )
     parser.add_argument("--no-dataplane", action="store_true", help="skip the data-plane benchmark")
     args = parser.parse_args(argv)
     if (
         not 1 <= args.duration <= 60
         or not 1 <= args.connections <= 256
-        or not 1 <= args.rounds <= 5
+        or not 1 <= args.rounds <= 30
         or not 0 <= args.in_process_rounds <= 50
         or not 100 <= args.in_process_requests <= 20000
     ):
         parser.error(
-            "keep it bounded: --duration 1..60, --connections 1..256, --rounds 1..5, "
+            "keep it bounded: --duration 1..60, --connections 1..256, --rounds 1..30, "
             "--in-process-rounds 0..50, --in-process-requests 100..20000"
         )
     names = [n for n in args.subjects.split(",") if n]
     unknown = set(names) - set(SUBJECTS)
     if unknown:
         parser.error(f"unknown subjects {sorted(unknown)}; choose from {', '.join(SUBJECTS)}")
-    missing = [tool for tool in ("wrk", "haproxy") if shutil.which(tool) is None]
-    if "haproxy" not in names:
-        missing = [t for t in missing if t != "haproxy"]
+    pin = None if args.no_pin else pinning()
+    needed = ["wrk", *(["haproxy"] if "haproxy" in names else []), *(["taskset"] if pin else [])]
+    missing = [tool for tool in needed if shutil.which(tool) is None]
     if missing:
-        print(f"error: {', '.join(missing)} not installed (apt-get install)", file=sys.stderr)
+        print(
+            f"error: {', '.join(missing)} not installed (apt-get install; taskset is in "
+            "util-linux, or pass --no-pin)",
+            file=sys.stderr,
+        )
         return 2
     try:
-        results = measure(names, args.duration, args.connections, args.rounds)
-        own = in_process(names, args.in_process_rounds, args.in_process_requests)
+        results = measure(names, args.duration, args.connections, args.rounds, pin)
+        own = in_process(
+            names,
+            args.in_process_rounds,
+            args.in_process_requests,
+            cpus=pin.server if pin else None,
+        )
     except (RuntimeError, subprocess.TimeoutExpired) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    table = format_table(results, args.duration, args.connections, own, args.in_process_requests)
+    table = format_table(
+        results, args.duration, args.connections, own, args.in_process_requests, pin
+    )
     print(table, flush=True)
     if (
         not args.no_dataplane

@@ -46,6 +46,10 @@ def check_name(name: str, max_length: int) -> None:
         raise NameRejected(
             "too_long", f"the name is {len(name)} characters; at most {max_length} are allowed"
         )
+    # Letters and digits only, the usual name: the str methods say so in about 40 ns, where
+    # the pattern takes about 230 (a name with '-', '_' or '.' still passes by the pattern).
+    if name.isascii() and name.isalnum():
+        return
     if _FAST_ASCII.fullmatch(name):
         return
     for ch in name:

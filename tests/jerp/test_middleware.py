@@ -206,3 +206,36 @@ def test_other_scopes_pass_through() -> None:
     asyncio.run(middleware({"type": "websocket", "path": "/ws"}, receive, send))
     assert seen == ["websocket"]
     assert sent == [{"type": "websocket.close", "code": 1000}]
+
+
+def test_access_line_text_with_fixed_clocks(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jerp.middleware as module
+
+    # perf_counter_ns: each request's start and end, then the flush's reading (2 s), while the
+    # wall clock says 1700000000.005 s: the requests ended at 1699999999.005499999,
+    # .0055 and .0056 on the wall clock.
+    starts_and_ends = [1_000_000_000, 1_000_499_999, 1_000_100_000, 1_000_500_000]
+    starts_and_ends += [1_000_550_000, 1_000_600_000]
+    readings = iter([*starts_and_ends, 2_000_000_000])
+    monkeypatch.setattr(module, "perf_counter_ns", lambda: next(readings))
+    monkeypatch.setattr(module.time, "time_ns", lambda: 1_700_000_000_005_000_000)
+    caplog.set_level(logging.INFO, logger="jerp.access")
+    middleware = ServedByAndAccessLog(teapot, instance_id="i-mw")
+    for path in ("/a", "/b", "/c"):
+        call(middleware, path)
+    middleware.flush()
+    # ts is the nearest millisecond, three decimals, zero-padded; ms has three decimals
+    expected = [
+        ("1699999999.005", "/a", "0.500"),
+        ("1699999999.006", "/b", "0.400"),
+        ("1699999999.006", "/c", "0.050"),
+    ]
+    assert [r.getMessage() for r in caplog.records] == [
+        "\n".join(
+            f'{{"ts":{ts},"client":"203.0.113.7:4242","method":"GET","path":"{path}",'
+            f'"status":418,"ms":{ms},"instance":"i-mw","pid":{os.getpid()}}}'
+            for ts, path, ms in expected
+        )
+    ]
