@@ -411,15 +411,15 @@ def await_dataplane(
             )
         current = read_state(settings.state_dir) or {}
         me = daemon_id(current)
-        ours = me is not None and (proc is None or me.pid == proc.pid)
+        if me is None or (proc is not None and me.pid != proc.pid):
+            return False  # no state file yet, or one from another daemon
         # A fresh pass now rather than at the next poll (up to POLL_INTERVAL_S away) when no
         # change notice came, as after an apply that changed nothing. The daemon installs its
         # handler before it writes the state file that says so.
-        if ours and me is not None and fresh_after is not None and not nudged:
+        if fresh_after is not None and not nudged:
             nudged = current.get("wakes_on") == "SIGUSR1" and me.signal(signal.SIGUSR1)
         return bool(
-            ours
-            and current.get("env_id") == env_id
+            current.get("env_id") == env_id
             and current.get("converged")
             and current.get("healthy")
             and (fresh_after is None or float(current.get("pass_started_at", 0)) >= fresh_after)
