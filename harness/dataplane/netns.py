@@ -155,8 +155,19 @@ def create_host(spec: HostSpec) -> None:
     run(["ip", "netns", "add", ns])
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
     router = spec.router_namespace
-    veth = ["veth", "peer", "name", "eth0", "netns", ns]
-    run(["ip", "-n", router, "link", "add", spec.veth, "type", *veth])
+    add_veth = ["ip", "-n", router, "link", "add", spec.veth, "type", "veth"]
+    add_veth += ["peer", "name", "eth0", "netns", ns]
+    try:
+        run(add_veth)
+    except DataPlaneError as exc:
+        if "File exists" not in str(exc):
+            raise
+        # The router still has this veth: its peer was the eth0 of a namespace of the same
+        # name that is gone from the name table but not yet from the kernel (deleted by hand
+        # while a process still held it, or not torn down yet: namespaces are destroyed
+        # asynchronously). That namespace is no longer reachable by name, so its link goes.
+        run(["ip", "-n", router, "link", "del", spec.veth], check=False)
+        run(add_veth)
     bridge = router_bridge(router)
     run(["ip", "-n", router, "link", "set", spec.veth, "master", bridge, "up"])
     run(["ip", "-n", ns, "addr", "add", f"{spec.ip}/{spec.prefixlen}", "dev", "eth0"])

@@ -5,6 +5,7 @@ Needs root (network namespaces). Run: ``sudo .venv/bin/pytest -m root tests/data
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from harness.dataplane.planner import new_env_id
 from harness.dataplane.reconciler import DataPlane
 from harness.dataplane.state import runtime_dir
 from harness.dataplane.topology import Topology
+from harness.processes import wait_for
 from tests.seed import (
     AZ_A,
     AZ_C,
@@ -246,6 +248,31 @@ def test_a_namespace_deleted_by_hand_is_rebuilt(env: Env) -> None:
     changes = env.plane.reconcile()
     assert f"created host namespace {env.ns(CLIENT)}" in changes
     env.until("the greeting from the rebuilt client", lambda: greeting_works(env))
+
+
+def test_a_namespace_deleted_by_hand_while_a_process_holds_it_is_rebuilt(env: Env) -> None:
+    # The old namespace lives on while the process does, and with it its eth0's veth peer in
+    # the VPC's router namespace, under the name the rebuilt host's veth needs.
+    holder = subprocess.Popen(
+        ["ip", "netns", "exec", env.ns(CLIENT), "sleep", "60"], start_new_session=True
+    )
+    try:
+        wait_for("the holder to enter the namespace", lambda: _in_netns(holder.pid), 10)
+        subprocess.run(["ip", "netns", "delete", env.ns(CLIENT)], check=True)
+        changes = env.plane.reconcile()
+        assert f"created host namespace {env.ns(CLIENT)}" in changes
+        env.until("the greeting from the rebuilt client", lambda: greeting_works(env))
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+
+
+def _in_netns(pid: int) -> bool:
+    """Whether ``pid`` has left this process's network namespace (``ip netns exec`` did)."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    except OSError:
+        return False
 
 
 def test_teardown_leaves_no_namespace_process_or_file(tmp_path: Path) -> None:
