@@ -139,7 +139,12 @@ def create_router(spec: RouterSpec) -> None:
     ns = spec.namespace
     run(["ip", "netns", "add", ns])
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
-    run(["ip", "-n", ns, "link", "add", spec.bridge, "type", "bridge"])
+    # A set address, not the kernel's default: a bridge left to choose takes the lowest MAC of
+    # its ports, so a host joining with a lower one (a new ENI) changed the router's MAC under
+    # every host's cached neighbour entry, and they lost the router and the resolver for as
+    # long as the entry lived (~30 s). An address set by hand is kept (addr_assign_type 3).
+    add_bridge = ["ip", "-n", ns, "link", "add", spec.bridge, "address", stable_mac(ns)]
+    run([*add_bridge, "type", "bridge"])
     run(["ip", "-n", ns, "addr", "add", f"{spec.router_ip}/{prefix}", "dev", spec.bridge])
     run(["ip", "-n", ns, "addr", "add", f"{spec.resolver_ip}/{prefix}", "dev", spec.bridge])
     run(["ip", "-n", ns, "link", "set", spec.bridge, "up"])
@@ -149,6 +154,12 @@ def create_router(spec: RouterSpec) -> None:
     run(ns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.conf.all.send_redirects=0"]))
 
 
+def stable_mac(namespace: str) -> str:
+    """A locally administered unicast MAC that is the same whenever ``namespace`` is made."""
+    digest = hashlib.sha256(namespace.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
+
+
 def create_host(spec: HostSpec) -> None:
     """Namespace at ``spec.ip`` on the VPC bridge; VPC CIDR via the router; resolv.conf."""
     ns = spec.namespace
@@ -156,7 +167,9 @@ def create_host(spec: HostSpec) -> None:
     run(["ip", "-n", ns, "link", "set", "lo", "up"])
     router = spec.router_namespace
     add_veth = ["ip", "-n", router, "link", "add", spec.veth, "type", "veth"]
-    add_veth += ["peer", "name", "eth0", "netns", ns]
+    # eth0 keeps its MAC when the namespace is made again (an ENI's MAC is fixed for its life):
+    # the other hosts' neighbour entries for this address stay right after a rebuild.
+    add_veth += ["peer", "name", "eth0", "address", stable_mac(ns), "netns", ns]
     try:
         run(add_veth)
     except DataPlaneError as exc:

@@ -14,7 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.dataplane.netns import list_namespaces
+from harness.dataplane.netns import (
+    HostSpec,
+    RouterSpec,
+    create_host,
+    create_router,
+    delete_namespace,
+    list_namespaces,
+    ns_exec,
+)
 from harness.dataplane.planner import new_env_id
 from harness.dataplane.reconciler import DataPlane
 from harness.dataplane.state import runtime_dir
@@ -265,6 +273,69 @@ def test_a_namespace_deleted_by_hand_while_a_process_holds_it_is_rebuilt(env: En
     finally:
         holder.kill()
         holder.wait(timeout=10)
+
+
+def test_macs_stay_put_when_hosts_join_and_when_a_host_is_rebuilt() -> None:
+    # A Linux bridge left to itself takes the lowest MAC of its ports: each new ENI with a lower
+    # one moved the router's address under every host's cached neighbour entry, and the host
+    # lost the router and the resolver for ~30 s (a CI run failed so after a second endpoint).
+    # Likewise a host made again under its name (an ENI's MAC is fixed for its life) came back
+    # with a new MAC that its neighbours' entries did not know.
+    env_id = new_env_id("jd")
+    router = RouterSpec(f"{env_id}-vpc", "br0", "10.99.0.0/16", "10.99.0.1", "10.99.0.2")
+
+    def host(i: int) -> HostSpec:
+        ip = f"10.99.1.{10 + i}"
+        return HostSpec(
+            f"{env_id}-h{i}",
+            "instance",
+            f"i-{i}",
+            "vpc",
+            router.namespace,
+            ip,
+            24,
+            router.cidr,
+            router.router_ip,
+            router.resolver_ip,
+        )
+
+    def mac(namespace: str, link: str) -> str:
+        path = f"/sys/class/net/{link}/address"
+        out = subprocess.run(
+            ns_exec(namespace, ["cat", path]), capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+
+    def reaches(i: int, address: str) -> bool:
+        # A TCP connect to a closed port: refused (the peer answered) or timed out (lost).
+        probe = (
+            "import socket\ntry:\n"
+            f"    socket.create_connection(('{address}', 9), timeout=2)\n"
+            "except ConnectionRefusedError:\n    raise SystemExit(0)\nraise SystemExit(1)"
+        )
+        run = subprocess.run(ns_exec(host(i).namespace, [sys.executable, "-c", probe]))
+        return run.returncode == 0
+
+    try:
+        create_router(router)
+        router_mac = mac(router.namespace, "br0")
+        create_host(host(0))
+        assert reaches(0, router.resolver_ip)  # h0 now holds a neighbour entry for the router
+        for i in range(1, 9):
+            create_host(host(i))
+            assert mac(router.namespace, "br0") == router_mac, f"changed when host {i} joined"
+        assert reaches(0, router.resolver_ip)
+
+        assert reaches(1, host(0).ip)  # h1 now holds a neighbour entry for h0
+        h0_mac = mac(host(0).namespace, "eth0")
+        delete_namespace(host(0).namespace)
+        create_host(host(0))
+        assert mac(host(0).namespace, "eth0") == h0_mac
+        assert reaches(1, host(0).ip)
+    finally:
+        for ns in list_namespaces():
+            if ns.startswith(f"{env_id}-"):
+                delete_namespace(ns)
 
 
 def _in_netns(pid: int) -> bool:
