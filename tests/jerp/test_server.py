@@ -35,6 +35,7 @@ import pytest
 from harness.errors import WaitTimeout
 from harness.processes import wait_for, wait_until
 from jerp.middleware import FLUSH_DELAY_S
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 GREETING = b"Hello yundream!. How are you"
@@ -68,6 +69,7 @@ class Server:
     port: int
     stdout: Path
     stderr: Path
+    instance: str  # JERP_INSTANCE_ID, one per server: its X-Served-By says who answered
 
     def get(self, path: str) -> tuple[int, bytes, dict[str, str]]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -93,25 +95,14 @@ class Server:
         return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-def free_port() -> int:
-    """A free port in JERP's test range (18500-18999), clear of the other engineers' ranges."""
-    for port in range(18500, 19000):
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError("no free port in 18500-18999 on 127.0.0.1")
-
-
 def start(tmp_path: Path, argv: list[str], **env_extra: str) -> Server:
     port = free_port()
+    instance = f"i-real-{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("JERP_")}
     env.update(
         JERP_HOST="127.0.0.1",
         JERP_PORT=str(port),
-        JERP_INSTANCE_ID="i-real",
+        JERP_INSTANCE_ID=instance,
         JERP_GRACEFUL_TIMEOUT="10",
         **env_extra,
     )
@@ -120,15 +111,17 @@ def start(tmp_path: Path, argv: list[str], **env_extra: str) -> Server:
         proc = subprocess.Popen(
             [sys.executable, *argv], cwd=ROOT, env=env, stdout=stdout, stderr=stderr
         )
-    server = Server(proc, port, out, err)
+    server = Server(proc, port, out, err, instance)
 
     def healthy() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"jerp exited {proc.returncode}: {err.read_text()}")
         try:
-            return server.get("/healthz")[0] == 200
+            status, _, headers = server.get("/healthz")
         except OSError:
             return False
+        # Another server that took the port first (this one then fails to bind) is not it.
+        return status == 200 and headers.get("x-served-by") == instance
 
     try:
         wait_for("jerp to answer /healthz", healthy, 20)
@@ -154,7 +147,7 @@ def test_greeting_over_a_socket(server: Server) -> None:
     assert status == 200
     assert body == GREETING
     assert headers["content-type"] == "text/plain; charset=utf-8"
-    assert headers["x-served-by"] == "i-real"
+    assert headers["x-served-by"] == server.instance
     assert "server" not in {k.lower() for k in headers}
     status, body, _ = server.get("/user/%EC%9C%A4%EB%93%9C%EB%A6%BC")
     assert (status, body) == (200, "Hello 윤드림!. How are you".encode())
@@ -173,7 +166,7 @@ def test_access_log_is_json_and_skips_healthz(server: Server) -> None:
     assert by_path["/user/a\x01"]["status"] == 400
     assert by_path["/nope"]["status"] == 404
     for line in lines:
-        assert line["instance"] == "i-real"
+        assert line["instance"] == server.instance
         assert line["pid"] == server.proc.pid  # one worker: uvicorn serves in this process
         assert line["method"] == "GET"
         assert line["client"].startswith("127.0.0.1:")
@@ -215,7 +208,10 @@ def test_request_in_flight_at_sigterm_completes(tmp_path: Path) -> None:
         conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         conn.sendall(b"GET /user/slow-yundream HTTP/1.1\r\nHost: jerp\r\n\r\n")
         wait_for(
-            "the slow request to reach the app", lambda: "in-flight" in server.stdout.read_text(), 5
+            "the slow request to reach the app",
+            lambda: "in-flight" in server.stdout.read_text(),
+            15,
+            hint=f"jerp's stderr: {server.stderr}",
         )
         server.proc.send_signal(signal.SIGTERM)
         response = b""
