@@ -369,23 +369,14 @@ def begin_detached(settings: HarnessSettings) -> Callable[[], str]:
     return lambda: process.wait_ready().url
 
 
-def ensure_running(settings: HarnessSettings) -> bool:
-    """Make sure a LocalStack answers; True when this call started it.
+def begin_running(settings: HarnessSettings) -> Callable[[], str] | None:
+    """Make sure a LocalStack answers, in two steps (see :func:`begin_detached`): None when one
+    answers already, else the call that waits until the one started answers.
 
     A LocalStack that answers is adopted (also one whose start a killed harness did not see
     finish); a recorded one that does not answer (dead, or killed half-way) is stopped and
     its files removed before a fresh one starts.
     """
-    ready = begin_running(settings)
-    if ready is None:
-        return False
-    ready()
-    return not settings.localstack_endpoint
-
-
-def begin_running(settings: HarnessSettings) -> Callable[[], str] | None:
-    """:func:`ensure_running` in two steps (see :func:`begin_detached`): None when a
-    LocalStack answers already, else the call that waits until the one started answers."""
     if is_running(settings):
         return None
     if _recorded(settings) is not None:

@@ -161,7 +161,8 @@ def test_recorded_localstack_that_does_not_answer_is_stopped_before_a_fresh_star
         return lambda: s.localstack_url
 
     monkeypatch.setattr(localstack, "begin_detached", fake_start)
-    assert localstack.ensure_running(settings) is True
+    ready = localstack.begin_running(settings)
+    assert ready is not None and ready() == settings.localstack_url
     assert started == [True]
     assert not (settings.state_dir / localstack.RECORD).exists()
 
