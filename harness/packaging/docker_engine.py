@@ -18,16 +18,25 @@ from harness.errors import PrerequisiteError, WaitTimeout
 from harness.lifecycle import Lifecycle
 
 
-def mounted_below(path: Path) -> bool:
-    """Whether a mount point of this mount namespace is ``path`` or lies below it."""
+def _mounts_below(path: Path) -> list[tuple[str, str]]:
+    """(mount point, file system type) of each mount of this mount namespace at or below
+    ``path``."""
     root = os.path.realpath(path)
+    found = []
     with open("/proc/self/mountinfo") as mountinfo:
         for line in mountinfo:
-            # Field 5 is the mount point, with spaces and the like escaped as octal.
-            point = line.split()[4].encode().decode("unicode_escape")
+            fields = line.split()
+            # Field 5 is the mount point, with spaces and the like escaped as octal; the file
+            # system type follows the " - " separator.
+            point = fields[4].encode().decode("unicode_escape")
             if point == root or point.startswith(root.rstrip("/") + "/"):
-                return True
-    return False
+                found.append((point, fields[fields.index("-") + 1]))
+    return found
+
+
+def mounted_below(path: Path) -> bool:
+    """Whether a mount point of this mount namespace is ``path`` or lies below it."""
+    return bool(_mounts_below(path))
 
 
 def _answers(host: str | None) -> bool:
@@ -173,7 +182,15 @@ class DockerEngine(Lifecycle):
     def _remove_run_dir(self) -> None:
         """Remove the run directory (socket, pid file, exec root) of a daemon that is gone,
         unless something is still mounted below it: removing files there would reach into
-        that mount."""
+        that mount.
+
+        dockerd bind-mounts the host's network namespace at ``exec/netns/default`` and leaves
+        it mounted when it stops; that one is ours to release (unmounting a namespace file
+        leaves the namespace itself alone). Any other mount keeps the directory.
+        """
+        for point, fstype in _mounts_below(self.run_dir / "exec" / "netns"):
+            if fstype == "nsfs":
+                subprocess.run(["umount", point], capture_output=True, check=False, timeout=30)
         if self.run_dir.exists() and not mounted_below(self.run_dir):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,32 @@ def test_mount_points_are_found_at_and_below_a_path_only() -> None:
     assert mounted_below(Path("/proc"))
     assert mounted_below(Path("/"))
     assert not mounted_below(Path("/proc/self/fd-not-a-mount-point-x"))
+
+
+@pytest.mark.root
+def test_dockerds_namespace_mount_is_released_and_any_other_mount_keeps_the_directory(
+    tmp_path: Path,
+) -> None:
+    # What dockerd leaves after it stops: the host's network namespace bound at
+    # exec/netns/default (seen in /proc/self/mountinfo after every CI run).
+    run_dir = tmp_path / "jerp-docker"
+    netns = run_dir / "exec" / "netns" / "default"
+    other = run_dir / "exec" / "other"
+    netns.parent.mkdir(parents=True)
+    netns.touch()
+    other.mkdir()
+    engine = DockerEngine(tmp_path / "state", run_dir=run_dir)
+    try:
+        subprocess.run(["mount", "--bind", "/proc/self/ns/net", str(netns)], check=True)
+        subprocess.run(["mount", "-t", "tmpfs", "none", str(other)], check=True)
+        engine.stop_own()
+        assert not mounted_below(netns)
+        assert mounted_below(other) and run_dir.is_dir()  # a mount not ours: kept, dir kept
+
+        subprocess.run(["umount", str(other)], check=True)
+        engine.stop_own()
+        assert not run_dir.exists()
+    finally:
+        for point in (netns, other):
+            if mounted_below(point):
+                subprocess.run(["umount", str(point)], check=False)
