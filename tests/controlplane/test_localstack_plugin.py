@@ -139,7 +139,7 @@ def test_endpoint_waits_for_acceptance_then_becomes_available(ec2: Any, wiring: 
         ServiceId=wiring.service["ServiceId"], VpcEndpointIds=[eid]
     )
     assert result["Unsuccessful"] == []
-    wait_for(f"{eid} to become available", lambda: _state(ec2, eid) == "available", 5.0)
+    wait_for(f"{eid} to become available", lambda: _state(ec2, eid) == "available", 15)
 
 
 def test_endpoint_dns_names_and_enis_follow_aws(ec2: Any, wiring: Wiring) -> None:

@@ -276,7 +276,7 @@ def test_terraform_dies_with_a_harness_killed_by_sigkill(tmp_path: Path) -> None
     assert terraform is not None and terraform.alive()
     harness.kill()
     harness.wait(timeout=5)
-    wait_for("Terraform to die with its harness", lambda: not terraform.alive(), 5)
+    wait_for("Terraform to die with its harness", lambda: not terraform.alive(), 20)
     # What the killed harness left (its Terraform's TMPDIR) goes with the next run's first step.
     tf = Terraform(tmp_path, env={}, binary=str(binary), state_path=state)
     left = tf.tmp
