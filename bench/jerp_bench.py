@@ -436,7 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=2.0, help="wrk seconds per window")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
-    parser.add_argument("--rounds", type=int, default=10, help="rounds (order reversed in odd ones)")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="rounds (order reversed in odd ones)"
+    )
     parser.add_argument(
         "--no-pin", action="store_true", help="let the scheduler place wrk and the servers"
     )
