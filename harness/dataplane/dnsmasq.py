@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from harness.dataplane.netns import NamespacedProcess
+from harness.dataplane.state import replace_text
 from harness.lifecycle import Lifecycle
 
 WILDCARD = "*."
@@ -108,7 +109,9 @@ class Resolver(Lifecycle):
         extra = wildcard_args(wanted_records)
         wanted = dnsmasq_args(self.listen_ip, self.hosts_file, extra)
         self.hosts_file.parent.mkdir(parents=True, exist_ok=True)
-        self.hosts_file.write_text(render_hosts(wanted_records))
+        # Replaced, not rewritten in place: a dnsmasq still re-reading after the last SIGHUP
+        # would otherwise read a truncated file and answer NXDOMAIN for names it serves.
+        replace_text(self.hosts_file, render_hosts(wanted_records))
         self._records = wanted_records
         if wanted != self.process.args:
             self.process.stop()

@@ -85,11 +85,16 @@ def read_state(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def write_state(state_dir: Path, data: Mapping[str, Any]) -> None:
-    path = state_path(state_dir)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
+def replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` in one step: a reader sees the old file or the new one,
+    never a truncated one (a new file beside it, then a rename over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def write_state(state_dir: Path, data: Mapping[str, Any]) -> None:
+    replace_text(state_path(state_dir), json.dumps(data, indent=2, sort_keys=True))
 
 
 def daemon_id(state: Mapping[str, Any] | None) -> ProcessId | None:

@@ -179,3 +179,20 @@ def test_a_resolver_handed_the_records_it_serves_renders_and_reloads_nothing(
         "the same addresses in another order are the same records"
     )
     assert running.signals == [signal.SIGHUP] * 3
+
+
+def test_a_dnsmasq_still_reading_the_last_hosts_file_never_sees_it_truncated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # dnsmasq re-reads its hosts file on SIGHUP; one still reading the last version when the
+    # next pass writes must get all of it, not a file truncated for the next one (NXDOMAIN for
+    # names it serves). The file is replaced by a rename, so an open reader keeps its version.
+    resolver = Resolver("ns", "10.20.0.2", tmp_path, tmp_path / "dnsmasq.log")
+    running = _RunningDnsmasq(dnsmasq_args("10.20.0.2", resolver.hosts_file, []))
+    monkeypatch.setattr(resolver, "process", running)
+    assert resolver.update({"a.example": ("10.20.1.5",)})
+    with resolver.hosts_file.open() as reader:
+        assert resolver.update({"a.example": ("10.20.1.5",), "b.example": ("10.20.1.6",)})
+        assert reader.read() == "10.20.1.5 a.example\n"
+    assert resolver.hosts_file.read_text() == "10.20.1.5 a.example\n10.20.1.6 b.example\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ns.hosts"]
