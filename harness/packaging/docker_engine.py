@@ -8,6 +8,7 @@ and bind 127.0.0.1, so no port publishing and no firewall rule is needed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -190,7 +191,9 @@ class DockerEngine(Lifecycle):
         """
         for point, fstype in _mounts_below(self.run_dir / "exec" / "netns"):
             if fstype == "nsfs":
-                subprocess.run(["umount", point], capture_output=True, check=False, timeout=30)
+                # Without umount (or when it fails) the mount stays, and with it the directory.
+                with contextlib.suppress(OSError, subprocess.SubprocessError):
+                    subprocess.run(["umount", point], capture_output=True, check=False, timeout=30)
         if self.run_dir.exists() and not mounted_below(self.run_dir):
             shutil.rmtree(self.run_dir, ignore_errors=True)
 
