@@ -155,12 +155,19 @@ class _RunningDnsmasq:
         self.signals.append(signum)
 
 
-def test_a_resolver_handed_the_records_it_serves_renders_and_reloads_nothing(
+def _resolver_on_a_stand_in(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+) -> tuple[Resolver, _RunningDnsmasq]:
     resolver = Resolver("ns", "10.20.0.2", tmp_path, tmp_path / "dnsmasq.log")
     running = _RunningDnsmasq(dnsmasq_args("10.20.0.2", resolver.hosts_file, []))
     monkeypatch.setattr(resolver, "process", running)
+    return resolver, running
+
+
+def test_a_resolver_handed_the_records_it_serves_renders_and_reloads_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resolver, running = _resolver_on_a_stand_in(tmp_path, monkeypatch)
     assert resolver.update({"a.example": ("10.20.1.5",)}) is True
     assert running.signals == [signal.SIGHUP]
     rendered: list[object] = []
@@ -187,10 +194,9 @@ def test_a_dnsmasq_still_reading_the_last_hosts_file_never_sees_it_truncated(
     # dnsmasq re-reads its hosts file on SIGHUP; one still reading the last version when the
     # next pass writes must get all of it, not a file truncated for the next one (NXDOMAIN for
     # names it serves). The file is replaced by a rename, so an open reader keeps its version.
-    resolver = Resolver("ns", "10.20.0.2", tmp_path, tmp_path / "dnsmasq.log")
-    running = _RunningDnsmasq(dnsmasq_args("10.20.0.2", resolver.hosts_file, []))
-    monkeypatch.setattr(resolver, "process", running)
+    resolver, running = _resolver_on_a_stand_in(tmp_path, monkeypatch)
     assert resolver.update({"a.example": ("10.20.1.5",)})
+    assert running.signals == [signal.SIGHUP]
     with resolver.hosts_file.open() as reader:
         assert resolver.update({"a.example": ("10.20.1.5",), "b.example": ("10.20.1.6",)})
         assert reader.read() == "10.20.1.5 a.example\n"
