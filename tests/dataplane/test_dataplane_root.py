@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.checks.probes import parse_tcp_output, tcp_script
 from harness.dataplane.netns import (
     HostSpec,
     RouterSpec,
@@ -307,14 +308,13 @@ def test_macs_stay_put_when_hosts_join_and_when_a_host_is_rebuilt() -> None:
         return out.stdout.strip()
 
     def reaches(i: int, address: str) -> bool:
-        # A TCP connect to a closed port: refused (the peer answered) or timed out (lost).
-        probe = (
-            "import socket\ntry:\n"
-            f"    socket.create_connection(('{address}', 9), timeout=2)\n"
-            "except ConnectionRefusedError:\n    raise SystemExit(0)\nraise SystemExit(1)"
+        # The checks' own connect probe, to a closed port: refused proves the path too.
+        target = [(address, 9)]
+        script = tcp_script(target, timeout_s=2)
+        run = subprocess.run(
+            ns_exec(host(i).namespace, ["bash", "-c", script]), capture_output=True, text=True
         )
-        run = subprocess.run(ns_exec(host(i).namespace, [sys.executable, "-c", probe]))
-        return run.returncode == 0
+        return parse_tcp_output(target, run.stdout)[0].reached
 
     try:
         create_router(router)
