@@ -1,0 +1,375 @@
+"""The kernel forwarder: PrivateLink flows from an endpoint ENI to its NLB node and on to a
+target as nftables NAT in the namespaces, with no user-space hop.
+
+An NLB is a layer-4 flow forwarder that does not terminate TCP (ELB user guide,
+how-elastic-load-balancing-works.html#routing-algorithm): it picks a target with a flow hash
+and keeps that flow on it. Here each endpoint ENI namespace has a veth link of its own to the
+node namespace of its AZ (link-local addresses outside every VPC, so neither VPC gets a route
+to the other), and:
+
+- the ENI DNATs ``eni_ip:port`` to the node's end of the link and masquerades behind its own
+  end; only flows it DNATed cross the link, the endpoint's security groups judge them on the
+  consumer's address (:mod:`harness.dataplane.firewall`, ``forward="ingress"``), and so do
+  the NLB's when they are enforced on PrivateLink traffic
+  (NLB/load-balancer-security-groups.html, Considerations);
+- the node DNATs to one of its serving targets by ``jhash`` of the flow's addresses and ports
+  (conntrack then keeps the flow on that target; the TCP sequence number AWS also hashes is
+  not available to nftables) and SNATs to its own private address, so targets see the node as
+  the source (PL/privatelink-share-your-services.html); the NLB's egress rules judge what it
+  sends to targets (``forward="egress"``);
+- a target enters the hash only once HAProxy's checks (HAProxy stays the health checker and
+  serves the node's own listeners) mark it up: no flow before ``healthy_threshold`` checks
+  pass (NLB/target-group-health-checks.html);
+- a target marked down has its open flows reset: its connections from the node are destroyed
+  in its namespace (``ss -K``, which sends the peer a reset through the NAT) and every later
+  segment of a flow to it is answered with a reset (NLB/target-group-health-checks.html,
+  unhealthy connection termination on by default);
+- a draining target leaves the hash but keeps its flows (conntrack keeps them;
+  NLB/edit-target-group-attributes.html#deregistration-delay);
+- flows idle for 350 s are forgotten on each hop (a ``ct timeout`` policy), and a segment of a
+  forgotten flow is answered with a reset (NLB/update-idle-timeout.html).
+
+Target groups with proxy protocol v2 keep the HAProxy path: a header is new bytes at the start
+of the stream, which NAT cannot add.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from harness.dataplane.haproxy import ProxySpec, ServerStatus
+from harness.dataplane.netns import ns_exec, run, short_hash
+from harness.errors import DataPlaneError
+
+TABLE = "jerp_fwd"
+IDLE_TIMEOUT_S = 350  # NLB/update-idle-timeout.html: TCP idle timeout default
+# Link-local /30s, one per (ENI, node) link: never a VPC address (a VPC CIDR cannot be in
+# 169.254.0.0/16), and below 169.254.169.0/24 where AWS keeps its own services.
+LINK_NETWORK = ipaddress.IPv4Network("169.254.0.0/17")
+MAX_LINKS = LINK_NETWORK.num_addresses // 4
+LINK_PREFIX = "pl"  # interface names pl<index>, the same at both ends
+# A segment that would open a flow without being a SYN: conntrack forgot the flow (idle
+# timeout) or never had it; AWS answers it with a reset.
+_NAT_PREROUTING = "    type nat hook prerouting priority dstnat; policy accept;"
+_NOT_A_SYN = "ct state new tcp flags & (syn | ack | fin | rst) != syn reject with tcp reset"
+
+
+@dataclass(frozen=True)
+class KernelRoute:
+    """One endpoint ENI listener forwarded in the kernel to the NLB node of its AZ.
+
+    ``node_proxy`` names the node's HAProxy listener whose up servers are the targets;
+    ``allow``: the sources the NLB's security groups admit on the port for PrivateLink
+    traffic (None: not evaluated).
+    """
+
+    eni_namespace: str
+    eni_ip: str
+    node_namespace: str
+    node_ip: str
+    port: int
+    node_proxy: str
+    allow: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    address: str
+    port: int
+
+
+def link_addresses(index: int) -> tuple[str, str]:
+    """The (ENI end, node end) addresses of link ``index``."""
+    if not 0 <= index < MAX_LINKS:
+        raise DataPlaneError(
+            f"link index {index} is outside the {MAX_LINKS} links the kit can make",
+            hint="fewer endpoint ENIs per data plane",
+        )
+    base = LINK_NETWORK.network_address + 4 * index
+    return str(base + 1), str(base + 2)
+
+
+def _set(items: Iterable[str]) -> str:
+    return "{ " + ", ".join(items) + " }"
+
+
+def _header() -> list[str]:
+    # Created (if missing), deleted and made again in one transaction: atomic.
+    return [f"table ip {TABLE}", f"delete table ip {TABLE}", f"table ip {TABLE} {{"]
+
+
+def _idle_policy() -> list[str]:
+    return [
+        "  ct timeout idle {",
+        "    protocol tcp; l3proto ip;",
+        f"    policy = {{ established: {IDLE_TIMEOUT_S} }}",
+        "  }",
+    ]
+
+
+def render_eni_table(routes: Iterable[KernelRoute], links: Mapping[str, int]) -> str:
+    """The ENI namespace's table: ``links`` maps a node namespace to its link's index."""
+    routes = sorted(routes, key=lambda r: (r.port, r.node_namespace))
+    lines = [*_header(), *_idle_policy()]
+    lines += [
+        "  chain prerouting {",
+        "    type nat hook prerouting priority dstnat; policy accept;",
+    ]
+    for route in routes:
+        node_end = link_addresses(links[route.node_namespace])[1]
+        lines.append(
+            f"    ip daddr {route.eni_ip} tcp dport {route.port} "
+            f'ct timeout set "idle" dnat to {node_end}'
+        )
+    lines += ["  }"]
+    lines += [
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+        f'    oifname "{LINK_PREFIX}*" masquerade',
+        "  }",
+        "  chain forward {",
+        "    type filter hook forward priority -10; policy drop;",
+        f"    {_NOT_A_SYN}",
+    ]
+    for route in routes:
+        if route.allow is None:
+            continue
+        link = f"{LINK_PREFIX}{links[route.node_namespace]}"
+        if route.allow:
+            lines.append(
+                f'    oifname "{link}" tcp dport {route.port} '
+                f"ip saddr != {_set(sorted(set(route.allow)))} drop"
+            )
+        else:
+            lines.append(f'    oifname "{link}" tcp dport {route.port} drop')
+    lines += [
+        f'    iifname "eth0" oifname "{LINK_PREFIX}*" ct status dnat accept',
+        f'    iifname "{LINK_PREFIX}*" oifname "eth0" ct status dnat accept',
+        "  }",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def render_node_table(
+    node_namespace: str,
+    node_ip: str,
+    serving: Mapping[int, Iterable[Target]],
+    down: Iterable[Target],
+) -> str:
+    """The node namespace's table: per listener port its serving targets; ``down``: targets
+    whose open flows are reset."""
+    lines = [*_header(), *_idle_policy()]
+    down_elements = sorted({f"{t.address} . {t.port}" for t in down})
+    lines += ["  set down {", "    type ipv4_addr . inet_service;"]
+    if down_elements:
+        lines.append(f"    elements = {_set(down_elements)}")
+    lines += ["  }"]
+    seed = int(short_hash(node_namespace, 8), 16)
+    lines += [
+        "  chain prerouting {",
+        "    type nat hook prerouting priority dstnat; policy accept;",
+    ]
+    for port in sorted(serving):
+        targets = sorted(set(serving[port]), key=lambda t: (t.address, t.port))
+        if not targets:
+            continue  # no target up: the input chain resets the flow
+        mapping = _set(f"{i} : {t.address} . {t.port}" for i, t in enumerate(targets))
+        lines.append(
+            f'    iifname "{LINK_PREFIX}*" tcp dport {port} ct timeout set "idle" '
+            f"dnat ip to jhash ip saddr . tcp sport . ip daddr . tcp dport "
+            f"mod {len(targets)} seed 0x{seed:08x} map {mapping}"
+        )
+    lines += [
+        "  }",
+        "  chain postrouting {",
+        "    type nat hook postrouting priority srcnat; policy accept;",
+        f'    oifname "eth0" ct status dnat snat to {node_ip}',
+        "  }",
+        "  chain input {",
+        "    type filter hook input priority -10; policy accept;",
+        # Reached the node itself: no target up for this flow.
+        f'    iifname "{LINK_PREFIX}*" meta l4proto tcp reject with tcp reset',
+        f'    iifname "{LINK_PREFIX}*" drop',
+        "  }",
+        "  chain forward {",
+        "    type filter hook forward priority -10; policy drop;",
+        "    tcp flags & rst == 0 ip daddr . tcp dport @down reject with tcp reset",
+        "    tcp flags & rst == 0 ip saddr . tcp sport @down reject with tcp reset",
+        f"    {_NOT_A_SYN}",
+        f'    iifname "{LINK_PREFIX}*" oifname "eth0" ct status dnat accept',
+        f'    iifname "eth0" oifname "{LINK_PREFIX}*" ct status dnat accept',
+        "  }",
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def create_link(eni_namespace: str, node_namespace: str, index: int) -> None:
+    """The veth pair ``pl<index>`` between the two namespaces, addressed, forwarding on."""
+    name = f"{LINK_PREFIX}{index}"
+    eni_end, node_end = link_addresses(index)
+    run(["ip", "-n", eni_namespace, "link", "del", name], check=False)
+    run(["ip", "-n", node_namespace, "link", "del", name], check=False)
+    run(
+        [
+            "ip",
+            "-n",
+            eni_namespace,
+            "link",
+            "add",
+            name,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            name,
+            "netns",
+            node_namespace,
+        ]
+    )
+    for ns, address in ((eni_namespace, eni_end), (node_namespace, node_end)):
+        run(["ip", "-n", ns, "addr", "add", f"{address}/30", "dev", name])
+        run(["ip", "-n", ns, "link", "set", name, "up"])
+        # Per namespace: the host's own setting is untouched.
+        run(ns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]))
+
+
+def delete_link(eni_namespace: str, index: int) -> None:
+    run(["ip", "-n", eni_namespace, "link", "del", f"{LINK_PREFIX}{index}"], check=False)
+
+
+def apply_table(namespace: str, text: str) -> None:
+    run(ns_exec(namespace, ["nft", "-f", "-"]), input_text=text)
+
+
+def reset_flows_from(target_namespace: str, target: Target, node_ip: str) -> None:
+    """Destroy the target's connections from ``node_ip`` on its port: each sends its peer a
+    reset, which the node's NAT carries back to the consumer."""
+    run(
+        ns_exec(
+            target_namespace,
+            [
+                "ss",
+                "-K",
+                "-t",
+                "state",
+                "established",
+                "src",
+                f"{target.address}",
+                "sport",
+                f"= :{target.port}",
+                "dst",
+                node_ip,
+            ],
+        ),
+        check=False,
+    )
+
+
+def node_targets(
+    routes: Iterable[KernelRoute],
+    proxies: Iterable[ProxySpec],
+    statuses: Iterable[ServerStatus],
+) -> tuple[dict[str, dict[int, list[Target]]], dict[str, list[Target]]]:
+    """Per node namespace: the targets that take new flows per port (HAProxy's checks have
+    them up) and those whose flows are reset (checked down, or still rising)."""
+    up = {(s.proxy, s.server) for s in statuses if s.up}
+    by_name = {p.name: p for p in proxies}
+    serving: dict[str, dict[int, list[Target]]] = {}
+    down: dict[str, list[Target]] = {}
+    for route in routes:
+        ports = serving.setdefault(route.node_namespace, {})
+        if route.port in ports:  # another ENI's route to the same node listener
+            continue
+        targets = ports.setdefault(route.port, [])
+        proxy = by_name.get(route.node_proxy)
+        for server in proxy.servers if proxy is not None else ():
+            target = Target(server.address, server.port)
+            if (route.node_proxy, server.name) in up:
+                targets.append(target)
+            else:
+                down.setdefault(route.node_namespace, []).append(target)
+    return serving, down
+
+
+class KernelForwarder:
+    """The links and tables of :class:`KernelRoute` s, changed only where they differ."""
+
+    def __init__(self) -> None:
+        self.links: dict[tuple[str, str], int] = {}  # (eni ns, node ns) -> link index
+        self.tables: dict[str, str] = {}  # namespace -> applied table text
+        self.serving: dict[str, set[Target]] = {}  # node ns -> targets in its hash
+
+    def apply(
+        self,
+        routes: Iterable[KernelRoute],
+        serving: Mapping[str, Mapping[int, Iterable[Target]]],
+        down: Mapping[str, Iterable[Target]],
+        target_namespaces: Mapping[str, str],
+        remade: Iterable[str],
+    ) -> list[str]:
+        """Converge to ``routes``; ``target_namespaces`` maps a target address to its
+        namespace (to reset flows), ``remade``: namespaces made anew this pass (their links
+        and tables are gone)."""
+        routes = list(routes)
+        remade = set(remade)
+        changes: list[str] = []
+        wanted = {(r.eni_namespace, r.node_namespace) for r in routes}
+        for pair, index in sorted(self.links.items()):
+            if pair not in wanted or remade & set(pair):
+                if pair not in wanted:
+                    delete_link(pair[0], index)
+                    changes.append(f"removed the link from {pair[0]} to {pair[1]}")
+                del self.links[pair]
+        for ns in remade:
+            self.tables.pop(ns, None)
+            self.serving.pop(ns, None)
+        for pair in sorted(wanted - set(self.links)):
+            used = set(self.links.values())
+            index = next(i for i in range(MAX_LINKS + 1) if i not in used)
+            create_link(pair[0], pair[1], index)
+            self.links[pair] = index
+            # Both tables name the link: apply them again.
+            self.tables.pop(pair[0], None)
+            self.tables.pop(pair[1], None)
+            changes.append(f"linked {pair[0]} to {pair[1]}")
+        wanted_tables: dict[str, str] = {}
+        by_eni: dict[str, list[KernelRoute]] = {}
+        node_ips: dict[str, str] = {}
+        for route in routes:
+            by_eni.setdefault(route.eni_namespace, []).append(route)
+            node_ips[route.node_namespace] = route.node_ip
+        for eni_ns, eni_routes in by_eni.items():
+            links = {r.node_namespace: self.links[(eni_ns, r.node_namespace)] for r in eni_routes}
+            wanted_tables[eni_ns] = render_eni_table(eni_routes, links)
+        for node_ns, node_ip in node_ips.items():
+            wanted_tables[node_ns] = render_node_table(
+                node_ns, node_ip, serving.get(node_ns, {}), down.get(node_ns, ())
+            )
+        for ns in sorted(set(self.tables) - set(wanted_tables)):
+            run(ns_exec(ns, ["nft", "delete", "table", "ip", TABLE]), check=False)
+            del self.tables[ns]
+            self.serving.pop(ns, None)
+            changes.append(f"removed the kernel forwarder from {ns}")
+        for ns, text in sorted(wanted_tables.items()):
+            if self.tables.get(ns) != text:
+                apply_table(ns, text)
+                self.tables[ns] = text
+                changes.append(f"applied the kernel forwarder in {ns}")
+        for node_ns, node_ip in sorted(node_ips.items()):
+            now = {t for targets in serving.get(node_ns, {}).values() for t in targets}
+            for target in sorted(set(down.get(node_ns, ())) & self.serving.get(node_ns, set())):
+                target_ns = target_namespaces.get(target.address)
+                if target_ns is not None:
+                    reset_flows_from(target_ns, target, node_ip)
+                    changes.append(f"reset the flows from {node_ns} to {target.address}")
+            self.serving[node_ns] = now
+        return changes
