@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.dataplane.forwarder import LINK_PREFIX
 from harness.dataplane.netns import ns_exec, run
 
 TABLE = "jerp_sg"
@@ -66,13 +67,18 @@ def render_ruleset(
     rules: Iterable[IngressRule],
     egress: Iterable[IngressRule] | None = None,
     dns_server: str | None = None,
+    forward: str | None = None,
 ) -> str:
     """An nft script that (re)creates the namespace's security-group table in one transaction.
 
     ``egress`` None leaves outbound open (a host without security groups, such as an NLB
     created without any); otherwise only what an egress rule allows leaves, plus DNS to
-    ``dns_server``.
+    ``dns_server``. ``forward``: the rules that judge flows the host forwards in the kernel
+    (:mod:`harness.dataplane.forwarder`), "ingress" (an endpoint ENI: as if addressed to it)
+    or "egress" (an NLB node: as if it sent them; open when ``egress`` is None).
     """
+    rules = list(rules)
+    egress = None if egress is None else list(egress)
     lines = [
         f"table inet {TABLE}",
         f"delete table inet {TABLE}",
@@ -93,11 +99,29 @@ def render_ruleset(
             "    ct state established,related accept",
             "    ct state invalid drop",
         ]
+        if forward is not None:
+            # The resets the kernel forwarder answers for a flow it carries (a target down, a
+            # forgotten flow, no target up) are its own, not the host's traffic.
+            lines += ["    ct status dnat accept", f'    oifname "{LINK_PREFIX}*" accept']
         if dns_server:
             lines.append(
                 f"    ip daddr {dns_server} meta l4proto {{ tcp, udp }} th dport 53 accept"
             )
         lines += [*_rule_lines(egress, "daddr"), "  }"]
+    judged = None
+    if forward == "ingress":
+        judged = _rule_lines(rules, "saddr")
+    elif forward == "egress" and egress is not None:
+        judged = _rule_lines(egress, "daddr")
+    if judged is not None:
+        lines += [
+            "  chain forward {",
+            "    type filter hook forward priority 0; policy drop;",
+            "    ct state established,related accept",
+            "    ct state invalid drop",
+            *judged,
+            "  }",
+        ]
     lines += ["}", ""]
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from harness.dataplane.firewall import IngressRule, render_ruleset
+from harness.dataplane.forwarder import KernelRoute
 from harness.dataplane.haproxy import NODE_UNIQUE_ID, HealthCheckSpec, ProxySpec, ServerSpec
 from harness.dataplane.hosts import JerpSpec
 from harness.dataplane.netns import (
@@ -42,6 +43,10 @@ _NO_NEW_FLOWS = ("draining",)
 # listener) and proxy-protocol targets are reached through the relay's ports.
 NODE_LOOPBACK = "127.0.0.1"
 RELAY_FIRST_PORT = 40000
+# What judges the flows a host forwards in the kernel (harness.dataplane.forwarder): an
+# endpoint ENI's inbound rules, as if the flow ended there; an NLB node's outbound rules, as
+# if it opened the flow to the target itself.
+_FORWARDS = {"endpoint-eni": "ingress", "nlb-node": "egress"}
 
 
 def new_env_id(prefix: str = DEFAULT_PREFIX) -> str:
@@ -81,6 +86,9 @@ class DesiredState:
     # router namespace -> names only that VPC's resolver serves (the private DNS names of its
     # endpoints); a name may be a wildcard, ``*.example.com``
     vpc_dns: Mapping[str, Mapping[str, tuple[str, ...]]] = field(default_factory=dict)
+    # Endpoint ENI listeners the kernel forwards (harness.dataplane.forwarder); listeners of
+    # proxy-protocol target groups stay HAProxy listeners in ``proxies``.
+    kernel_routes: tuple[KernelRoute, ...] = ()
 
     def dns_for(self, router_ns: str) -> dict[str, tuple[str, ...]]:
         """What the resolver of the VPC behind ``router_ns`` answers."""
@@ -97,6 +105,11 @@ def host_namespace(env_id: str, ref: str) -> str:
 
 def node_namespace(env_id: str, lb: LoadBalancer, az: str) -> str:
     return f"{env_id}-nlb-{short_hash(lb.arn)}-{az}"
+
+
+def node_proxy_name(lb: LoadBalancer, az: str, port: int) -> str:
+    """The HAProxy listener of the NLB node in ``az`` for listener ``port``."""
+    return f"nlb-{short_hash(lb.arn)}-{az}-{port}"
 
 
 def _check_spec(hc: HealthCheck) -> HealthCheckSpec:
@@ -183,6 +196,7 @@ class _Planner:
         self.jerp_ports: dict[str, int] = {}
         self.tgs = {tg.arn: tg for tg in topology.target_groups}
         self.relays: dict[str, list[RelayRoute]] = {}
+        self.kernel_routes: list[KernelRoute] = []
 
     def plan(self) -> DesiredState:
         self._place_instances()
@@ -215,6 +229,7 @@ class _Planner:
             invalid_targets={arn: tuple(items) for arn, items in self.invalid.items()},
             warnings=tuple(self.warnings),
             relays={ns: tuple(routes) for ns, routes in self.relays.items()},
+            kernel_routes=tuple(self.kernel_routes),
         )
 
     def _add_host(
@@ -318,6 +333,7 @@ class _Planner:
                 # has one) keeps outbound open.
                 _resolve_rules(egress, self.members) if group_ids else None,
                 self.hosts[namespace].resolver_ip,
+                forward=_FORWARDS.get(self.hosts[namespace].kind),
             )
         return rulesets
 
@@ -382,7 +398,7 @@ class _Planner:
                 for (lb_arn, az), node in sorted(self.node_hosts.items()):
                     if lb_arn != lb.arn:
                         continue
-                    name = f"nlb-{short_hash(lb.arn)}-{az}-{listener.port}"
+                    name = node_proxy_name(lb, az, listener.port)
                     refs: dict[str, TargetRef] = {}
                     servers: list[ServerSpec] = []
                     for member, port in targets:
@@ -438,9 +454,11 @@ class _Planner:
         """Only an available connection carries traffic, from each ENI to its own AZ's node.
 
         PL/privatelink-share-your-services.html: the endpoint ENI in an AZ sends to the load
-        balancer node in that AZ. The ENI hands the consumer's address and the endpoint id to
-        the node in a PROXY v2 header (the node's loopback bind); a node without a healthy
-        target behind it fails those connections, as on AWS with cross-zone off.
+        balancer node in that AZ; a node without a healthy target behind it fails those
+        connections, as on AWS with cross-zone off. The kernel forwards the flows
+        (:mod:`harness.dataplane.forwarder`); for a target group with proxy protocol v2 the
+        ENI's HAProxy listener hands the consumer's address and the endpoint id to the node in
+        a PROXY v2 header (the node's loopback bind) instead.
         """
         services = {svc.service_name: svc for svc in self.topology.endpoint_services}
         lbs = {lb.arn: lb for lb in self.topology.load_balancers}
@@ -453,8 +471,23 @@ class _Planner:
                 if lb is None:
                     continue
                 for listener in lb.listeners:
+                    tg = self.tgs.get(listener.target_group_arn)
                     for eni_az, eni in self.eni_hosts.get(ep.endpoint_id, []):
                         node = self.node_hosts.get((lb_arn, eni_az))
+                        if tg is not None and not tg.proxy_protocol_v2:
+                            if node is not None:
+                                self.kernel_routes.append(
+                                    KernelRoute(
+                                        eni.namespace,
+                                        eni.ip,
+                                        node.namespace,
+                                        node.ip,
+                                        listener.port,
+                                        node_proxy_name(lb, eni_az, listener.port),
+                                        self._privatelink_allow(lb, listener.port),
+                                    )
+                                )
+                            continue
                         servers = (
                             (
                                 ServerSpec(

@@ -13,6 +13,7 @@ from typing import Any
 from harness.dataplane.diff import AppliedState, Changes, plan_changes
 from harness.dataplane.dnsmasq import Resolver
 from harness.dataplane.firewall import apply_ruleset
+from harness.dataplane.forwarder import KernelForwarder, node_targets
 from harness.dataplane.haproxy import HAProxy, ServerStatus
 from harness.dataplane.health import (
     HealthReporter,
@@ -77,6 +78,7 @@ class DataPlane(Lifecycle):
         self.resolvers: dict[str, Resolver] = {}
         self.jerps: dict[str, JerpHost] = {}
         self.relays: dict[str, PpV2Relay] = {}  # node namespace -> its PROXY v2 relay
+        self.forwarder = KernelForwarder()
         self._reported: dict[str, list[dict[str, Any]]] = {}
         self._listening: set[tuple[str, int]] = set()
         self.last_changes: list[str] = []
@@ -124,6 +126,7 @@ class DataPlane(Lifecycle):
             relay.stop()
         self.relays.clear()
         self.haproxy.stop()
+        self.forwarder = KernelForwarder()
         for resolver in self.resolvers.values():
             resolver.stop()
         self.resolvers.clear()
@@ -175,6 +178,8 @@ class DataPlane(Lifecycle):
             if self.haproxy.apply(desired.proxies):
                 changes.append(f"haproxy configured with {len(desired.proxies)} listeners")
             self._haproxy_namespaces |= _proxy_namespaces(desired)
+        with self._phase("forwarder"):
+            changes += self._apply_forwarder(desired, diff, statuses)
 
         self.desired = desired
         with self._phase("report"):
@@ -225,6 +230,16 @@ class DataPlane(Lifecycle):
                 changes.append(f"cleared security groups in {ns}")
         self.applied = AppliedState(routers, hosts, rulesets)
         return changes
+
+    def _apply_forwarder(
+        self, desired: DesiredState, diff: Changes, statuses: list[ServerStatus]
+    ) -> list[str]:
+        """The kernel's PrivateLink path, its targets as HAProxy's checks left them."""
+        serving, down = node_targets(desired.kernel_routes, desired.proxies, statuses)
+        target_namespaces = {spec.ip: spec.namespace for spec in desired.jerps.values()}
+        return self.forwarder.apply(
+            desired.kernel_routes, serving, down, target_namespaces, diff.create_hosts
+        )
 
     def _apply_dns(self, desired: DesiredState) -> list[str]:
         """One dnsmasq per VPC router namespace, serving that VPC's names."""

@@ -141,6 +141,71 @@ def test_targets_see_the_nlb_node_address_as_source(env: Env) -> None:
     assert "packets 0 " in consumer_line
 
 
+def _established(namespace: str, part: str) -> list[str]:
+    """The namespace's established conntrack entries that contain ``part``
+    (``/proc/net/nf_conntrack`` is per network namespace)."""
+    listing = subprocess.run(
+        ["ip", "netns", "exec", namespace, "cat", "/proc/net/nf_conntrack"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return [line for line in listing.splitlines() if " ESTABLISHED " in line and part in line]
+
+
+def test_the_kernel_carries_privatelink_flows_and_forgets_them_after_350_s_idle(env: Env) -> None:
+    env.until("the greeting over the endpoint", lambda: greeting_works(env))
+    # No user-space hop: nothing listens on the ENI's address, the kernel NATs the flow.
+    assert f"{ENI_IPS[AZ_A]}:80 " not in env.sh(ENI_A, "ss", "-Hltn").stdout
+    script = (
+        "import socket, time\n"
+        f"s = socket.create_connection(({ENI_IPS[AZ_A]!r}, 80), timeout=5)\n"
+        "print('open', flush=True)\n"
+        "time.sleep(20)\n"
+    )
+    held = subprocess.Popen(
+        ["ip", "netns", "exec", env.ns(CLIENT), sys.executable, "-c", script],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert held.stdout is not None and held.stdout.readline().strip() == "open"
+        eni_flows = _established(env.ns(ENI_A), f"dst={ENI_IPS[AZ_A]} ")
+        node_ns = next(
+            h.namespace for h in env.plane.applied.hosts.values() if h.ref.endswith(f"/{AZ_A}")
+        )
+        node_flows = _established(node_ns, f"src={TARGET_IPS[TARGET_A]} ")
+        # One flow on each hop, NATed (the reply comes from the next hop), timing out after
+        # the NLB's 350 s of idleness, not conntrack's 5 days.
+        for flows in (eni_flows, node_flows):
+            assert len(flows) == 1, flows
+            seconds = int(flows[0].split()[4])
+            assert 300 < seconds <= 350, flows[0]
+        assert f"src={CLIENT_IP} dst={ENI_IPS[AZ_A]} " in eni_flows[0]
+        assert f"dst={NODE_IPS[AZ_A]} " in node_flows[0]  # replies to the node: SNAT
+    finally:
+        held.kill()
+        held.wait(timeout=10)
+
+
+def test_an_endpoint_leaving_available_takes_its_links_and_tables_with_it(env: Env) -> None:
+    def links(ref: str) -> list[str]:
+        return [
+            line for line in env.sh(ref, "ip", "-o", "link", "show").stdout.splitlines()
+            if ": pl" in line
+        ]  # fmt: skip
+
+    assert len(links(ENI_A)) == 1
+    env.converge(seed_topology(endpoint_state="rejected"))
+    try:
+        assert links(ENI_A) == []
+        assert "jerp_fwd" not in env.sh(ENI_A, "nft", "list", "tables").stdout
+    finally:
+        env.converge(seed_topology())
+    assert len(links(ENI_A)) == 1
+    env.until("the greeting after acceptance", lambda: greeting_works(env))
+
+
 def test_reconciling_again_with_nothing_changed_changes_nothing(env: Env) -> None:
     env.converge(seed_topology())
     assert env.plane.reconcile() == []
@@ -148,7 +213,10 @@ def test_reconciling_again_with_nothing_changed_changes_nothing(env: Env) -> Non
 
 def test_a_pass_reports_its_time_by_phase(env: Env) -> None:
     env.plane.reconcile()
-    phases = ("read", "plan", "namespaces", "nft", "dns", "jerp", "relays", "haproxy", "report")
+    phases = (
+        *("read", "plan", "namespaces", "nft", "dns", "jerp", "relays", "haproxy", "forwarder"),
+        "report",
+    )
     timing = dict(env.plane.timing)
     whole = timing.pop("pass_s")
     assert set(timing) == {f"{phase}_s" for phase in phases}

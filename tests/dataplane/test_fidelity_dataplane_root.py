@@ -10,12 +10,14 @@ import select
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from harness.dataplane.reconciler import DataPlane
 from harness.dataplane.topology import SecurityGroup, SecurityGroupRule, Topology
 from harness.processes import wait_for
 from tests.seed import (
@@ -150,10 +152,21 @@ class HeldConnection:
         self.proc.stdin.flush()
         return self.outcome()
 
-    def outcome(self, timeout_s: float = 45) -> str:
-        """The script's verdict line (stdin stays open: closing it would send the rest)."""
+    def outcome(self, timeout_s: float = 45, plane: DataPlane | None = None) -> str:
+        """The script's verdict line (stdin stays open: closing it would send the rest).
+
+        With ``plane``, reconciled every 0.25 s meanwhile, as the daemon does while a target's
+        checks are counting (the kernel forwarder resets the flows of a target marked down
+        in the pass that sees it down).
+        """
         assert self.proc.stdout is not None
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout_s)
+        deadline = time.monotonic() + timeout_s
+        ready: list[object] = []
+        while not ready and time.monotonic() < deadline:
+            if plane is not None:
+                plane.reconcile()
+            step = 0.25 if plane is not None else timeout_s
+            ready, _, _ = select.select([self.proc.stdout], [], [], step)
         line = self.proc.stdout.readline().strip() if ready else "no verdict in time"
         self.proc.kill()
         self.proc.wait(timeout=10)
@@ -222,8 +235,9 @@ def test_open_connections_to_a_target_turning_unhealthy_are_reset(seed: Env) -> 
         check=True,
     )
     try:
-        # New health checks fail; after `fall` of them HAProxy marks it down and cuts the flow.
-        outcome = held.outcome(timeout_s=30)
+        # New health checks fail; after `fall` of them HAProxy marks it down, and the next
+        # pass resets the flow.
+        outcome = held.outcome(timeout_s=30, plane=env.plane)
         assert outcome == "closed" or outcome.startswith("reset"), outcome
     finally:
         subprocess.run(

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.dataplane.dnsmasq import dnsmasq_args, render_hosts, wildcard_args
+from harness.dataplane.forwarder import KernelRoute
 from harness.dataplane.haproxy import HAProxy, ProxySpec, ServerStatus, render_config
 from harness.dataplane.planner import DesiredState, plan, router_namespace
 from harness.dataplane.ppv2 import aws_header
@@ -53,6 +54,10 @@ def _eni(desired: DesiredState, az: str) -> ProxySpec:
     return next(p for p in desired.proxies if p.name.startswith(f"vpce-eni-{az[-1]}"))
 
 
+def _route(desired: DesiredState, az: str) -> KernelRoute:
+    return next(r for r in desired.kernel_routes if r.eni_namespace.endswith(f"eni-{az[-1]}"))
+
+
 def _targets(proxy: ProxySpec) -> set[str]:
     return {s.name.rsplit("-", 1)[0] for s in proxy.servers}
 
@@ -70,8 +75,18 @@ def test_target_group_cross_zone_attribute_wins_over_the_load_balancers() -> Non
 
 def test_an_eni_forwards_only_to_its_own_az_node_even_when_that_node_has_no_target() -> None:
     desired = plan(seed_topology(targets=(TARGET_C,)), ENV)
-    eni_a, node_a = _eni(desired, AZ_A), _node(desired, AZ_A)
+    route, node_a = _route(desired, AZ_A), _node(desired, AZ_A)
     assert not node_a.servers
+    # In the kernel, to the node of its own AZ, whose listener's checked targets it takes.
+    assert route.node_namespace == node_a.bind_namespace
+    assert (route.node_proxy, route.node_ip, route.port) == (node_a.name, node_a.bind_ip, 80)
+    assert not [p for p in desired.proxies if p.name.startswith("vpce-")]
+
+
+def test_a_proxy_protocol_target_group_keeps_the_user_space_path_with_the_endpoint_id() -> None:
+    desired = plan(_with_tg(seed_topology(), proxy_protocol_v2=True), ENV)
+    assert not desired.kernel_routes  # NAT cannot add a header
+    eni_a, node_a = _eni(desired, AZ_A), _node(desired, AZ_A)
     ((server),) = eni_a.servers
     assert server.namespace == node_a.bind_namespace and not server.backup
     # Into the node's PrivateLink bind, carrying the consumer address and the endpoint id.
@@ -133,9 +148,12 @@ def test_nlb_security_group_on_privatelink_traffic_follows_the_enforce_attribute
     )
     enforced = _with_lb(base, security_groups=("sg-nlb",))
     assert _node(plan(enforced, ENV), AZ_A).privatelink_allow == ("10.20.1.0/24",)
+    assert _route(plan(enforced, ENV), AZ_A).allow == ("10.20.1.0/24",)
     off = _with_lb(base, security_groups=("sg-nlb",), enforce_sg_on_privatelink=False)
     assert _node(plan(off, ENV), AZ_A).privatelink_allow is None
+    assert _route(plan(off, ENV), AZ_A).allow is None
     assert _node(plan(base, ENV), AZ_A).privatelink_allow is None  # no groups: all allowed
+    assert _route(plan(base, ENV), AZ_A).allow is None
 
 
 def test_egress_rules_become_an_output_chain_that_spares_dns() -> None:

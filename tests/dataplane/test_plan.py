@@ -80,20 +80,18 @@ def test_cross_zone_on_a_node_forwards_to_every_target() -> None:
 
 def test_available_endpoint_bridges_each_eni_to_its_own_az_node(topology: Topology) -> None:
     desired = plan(topology, ENV)
-    eni_a = _proxy(desired, f"vpce-{ENI_A}")[0]
-    assert (eni_a.bind_ip, eni_a.bind_port) == (ENI_IPS[AZ_A], 80)
-    assert eni_a.bind_namespace == f"{ENV}-{ENI_A}"
-    # One server: the NLB node of the ENI's own AZ, reached inside that node's namespace (no
-    # route between the VPCs), never another AZ's node.
-    [server] = eni_a.servers
-    assert (server.address, server.port, server.backup) == ("127.0.0.1", 80, False)
-    assert server.namespace.endswith(f"-{AZ_A}")
+    [route] = [r for r in desired.kernel_routes if r.eni_namespace == f"{ENV}-{ENI_A}"]
+    assert (route.eni_ip, route.port) == (ENI_IPS[AZ_A], 80)
+    # The NLB node of the ENI's own AZ, never another AZ's node.
+    assert route.node_namespace.endswith(f"-{AZ_A}") and route.node_ip == NODE_IPS[AZ_A]
+    assert route.node_proxy in {p.name for p in desired.proxies}
+    assert not _proxy(desired, "vpce-")  # no user-space hop
 
 
 def test_pending_or_rejected_endpoint_carries_no_traffic_but_keeps_its_enis() -> None:
     for state in ("pendingAcceptance", "rejected"):
         desired = plan(seed_topology(endpoint_state=state), ENV)
-        assert not _proxy(desired, "vpce-")
+        assert not _proxy(desired, "vpce-") and not desired.kernel_routes
         assert any(h.kind == "endpoint-eni" for h in desired.hosts.values())
 
 
@@ -260,5 +258,5 @@ def test_an_eni_stays_with_its_own_az_node_even_without_targets_there() -> None:
     # AWS: an endpoint ENI sends to the NLB node in its own AZ; with cross-zone off that node
     # has no target when its AZ has none, and the flow fails rather than crossing zones.
     desired = plan(seed_topology(targets=(TARGET_C,)), ENV)
-    eni_a = _proxy(desired, f"vpce-{ENI_A}")[0]
-    assert [s.namespace.endswith(f"-{AZ_A}") for s in eni_a.servers] == [True]
+    routes = [r for r in desired.kernel_routes if r.eni_namespace == f"{ENV}-{ENI_A}"]
+    assert [r.node_namespace.endswith(f"-{AZ_A}") for r in routes] == [True]
