@@ -13,7 +13,7 @@ from typing import Any
 from harness.dataplane.diff import AppliedState, Changes, plan_changes
 from harness.dataplane.dnsmasq import Resolver
 from harness.dataplane.firewall import apply_ruleset
-from harness.dataplane.forwarder import KernelForwarder, node_targets
+from harness.dataplane.forwarder import LINK_PREFIX, KernelForwarder, node_targets
 from harness.dataplane.haproxy import HAProxy, ServerStatus
 from harness.dataplane.health import (
     HealthReporter,
@@ -432,6 +432,18 @@ class DataPlane(Lifecycle):
             if self.desired
             else {},
             "target_health": self._reported,
+            # The kernel forwarder: each ENI's link to its node, and the targets each node
+            # hashes new flows over.
+            "forwarder": {
+                "links": [
+                    {"eni": eni, "node": node, "link": f"{LINK_PREFIX}{index}"}
+                    for (eni, node), index in sorted(self.forwarder.links.items())
+                ],
+                "serving": {
+                    ns: sorted(f"{t.address}:{t.port}" for t in targets)
+                    for ns, targets in sorted(self.forwarder.serving.items())
+                },
+            },
             "converged": self.desired is not None and self.last_error is None,
             "healthy": not problems and self.last_error is None,
             "problems": problems,

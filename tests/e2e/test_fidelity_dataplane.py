@@ -6,10 +6,13 @@ topologies in tests/dataplane/test_fidelity_dataplane_root.py.
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from harness.checks.checks import check_declined_behaviours, gather_facts
 from harness.checks.probes import LocalProbe, hostexec_runner
+from harness.dataplane.state import read_state
 from harness.deploy import Deployment
 from harness.settings import HarnessSettings
 
@@ -55,5 +58,19 @@ def test_every_hop_of_the_running_data_plane_idles_out_after_350_s(
     configs = list(e2e_settings.state_dir.glob("run-*/haproxy.cfg"))
     assert len(configs) == 1, configs
     text = configs[0].read_text()
+    # The node listeners (HAProxy) ...
     assert "timeout client 350s" in text and "timeout server 350s" in text
     assert "on-marked-down shutdown-sessions" in text
+    # ... and the kernel forwarder's hops, the endpoint ENI's and the node's.
+    state = read_state(e2e_settings.state_dir)
+    assert state is not None
+    links = state["forwarder"]["links"]
+    assert links, state["forwarder"]
+    for namespace in {ns for link in links for ns in (link["eni"], link["node"])}:
+        table = subprocess.run(
+            ["ip", "netns", "exec", namespace, "nft", "list", "table", "ip", "jerp_fwd"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        assert "policy = { established : 350 }" in table, (namespace, table)
