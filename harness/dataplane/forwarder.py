@@ -278,10 +278,24 @@ def node_targets(
     routes: Iterable[KernelRoute],
     proxies: Iterable[ProxySpec],
     statuses: Iterable[ServerStatus],
+    proxy_groups: Mapping[str, str],
 ) -> tuple[dict[str, dict[int, list[Target]]], dict[str, list[Target]]]:
     """Per node namespace: the targets that take new flows per port (HAProxy's checks have
-    them up) and those whose flows are reset (checked down, or still rising)."""
+    them up) and those whose flows are reset (checked down, or still rising).
+
+    ``proxy_groups`` maps every node listener to its target group. A target group whose
+    targets have all been checked and all failed fails open: every node sends new flows to
+    all of its targets and resets none (NLB/target-group-health-checks.html: "If all targets
+    fail health checks at the same time in all enabled Availability Zones, the load balancer
+    fails open").
+    """
+    statuses = list(statuses)
     up = {(s.proxy, s.server) for s in statuses if s.up}
+    failing: dict[str, bool] = {}  # target group -> every target checked and down
+    for status in statuses:
+        group = proxy_groups.get(status.proxy)
+        if group is not None:
+            failing[group] = failing.get(group, True) and status.checked and not status.up
     by_name = {p.name: p for p in proxies}
     serving: dict[str, dict[int, list[Target]]] = {}
     down: dict[str, list[Target]] = {}
@@ -291,9 +305,10 @@ def node_targets(
             continue
         targets = ports.setdefault(route.port, [])
         proxy = by_name.get(route.node_proxy)
+        fail_open = failing.get(proxy_groups.get(route.node_proxy, ""), False)
         for server in proxy.servers if proxy is not None else ():
             target = Target(server.address, server.port)
-            if (route.node_proxy, server.name) in up:
+            if fail_open or (route.node_proxy, server.name) in up:
                 targets.append(target)
             else:
                 down.setdefault(route.node_namespace, []).append(target)

@@ -235,7 +235,12 @@ class DataPlane(Lifecycle):
         self, desired: DesiredState, diff: Changes, statuses: list[ServerStatus]
     ) -> list[str]:
         """The kernel's PrivateLink path, its targets as HAProxy's checks left them."""
-        serving, down = node_targets(desired.kernel_routes, desired.proxies, statuses)
+        groups = {
+            proxy: ref.target_group_arn
+            for proxy, refs in desired.node_targets.items()
+            for ref in refs.values()
+        }
+        serving, down = node_targets(desired.kernel_routes, desired.proxies, statuses, groups)
         target_namespaces = {spec.ip: spec.namespace for spec in desired.jerps.values()}
         return self.forwarder.apply(
             desired.kernel_routes, serving, down, target_namespaces, diff.create_hosts

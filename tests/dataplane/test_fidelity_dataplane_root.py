@@ -246,6 +246,25 @@ def test_open_connections_to_a_target_turning_unhealthy_are_reset(seed: Env) -> 
         )
 
 
+def test_every_target_failing_its_checks_fails_open_for_privatelink_flows(seed: Env) -> None:
+    env = seed
+    (tg,) = seed_topology().target_groups
+    env.converge(_with_tg(seed_topology(), health_check=replace(tg.health_check, path="/nope")))
+
+    def all_checked_down() -> bool:
+        nodes = [s for s in env.plane.haproxy.server_status() if s.proxy.startswith("nlb-")]
+        return bool(nodes) and all(s.checked and not s.up for s in nodes)
+
+    env.until("every target checked down (404 on the check path)", all_checked_down)
+    env.plane.reconcile()
+    # Every target failed at once in every AZ: the NLB fails open, each node sends to its
+    # targets (cross-zone off: its AZ's), and the greeting still comes back.
+    assert _served_by(env, AZ_A) == TARGET_A
+    assert _greets(env, AZ_C)
+    last = [targets for arn, targets in env.reports if arn == tg.arn][-1]
+    assert {t["id"]: t["state"] for t in last} == {TARGET_A: "unhealthy", TARGET_C: "unhealthy"}
+
+
 def test_a_draining_target_keeps_its_open_flows_and_gets_no_new_ones(seed: Env) -> None:
     env = seed
     held = HeldConnection(env, ENI_IPS[AZ_A])

@@ -88,6 +88,27 @@ def test_only_targets_haproxy_checks_up_take_flows_the_rest_are_down() -> None:
     statuses = [_status("i-a-8080", "UP"), _status("i-b-8080", "DOWN")]  # i-c: not checked yet
     # Two ENIs on the same node listener: the targets are counted once.
     second = replace(ROUTE, eni_namespace="e-eni2", eni_ip="10.20.3.50")
-    serving, down = node_targets([ROUTE, second], [proxy], statuses)
+    serving, down = node_targets([ROUTE, second], [proxy], statuses, {proxy.name: "tg"})
     assert serving == {"e-node": {80: [Target("10.10.1.100", 8080)]}}
     assert down == {"e-node": [Target("10.10.1.101", 8080), Target("10.10.1.102", 8080)]}
+
+
+def test_a_target_group_whose_checked_targets_all_failed_fails_open() -> None:
+    servers = (
+        ServerSpec("i-a-8080", "10.10.1.100", 8080, "e-node"),
+        ServerSpec("i-b-8080", "10.10.1.101", 8080, "e-node"),
+    )
+    here = ProxySpec("nlb-x-a-80", "10.10.1.20", 80, "e-node", servers)
+    there = ProxySpec("nlb-x-c-80", "10.10.3.20", 80, "e-node-c", ())
+    groups = {here.name: "tg", there.name: "tg"}
+    every_target = [Target("10.10.1.100", 8080), Target("10.10.1.101", 8080)]
+    failed = [_status("i-a-8080", "DOWN"), _status("i-b-8080", "DOWN")]
+    assert node_targets([ROUTE], [here, there], failed, groups) == (
+        {"e-node": {80: every_target}},
+        {},
+    )
+    # Not while one is still in its first checks, nor while another AZ's node has one up.
+    rising = [failed[0], ServerStatus("nlb-x-a-80", "i-b-8080", "DOWN", "INI", "")]
+    assert node_targets([ROUTE], [here, there], rising, groups)[0] == {"e-node": {80: []}}
+    elsewhere = [*failed, ServerStatus("nlb-x-c-80", "i-c-8080", "UP", "L7OK", "")]
+    assert node_targets([ROUTE], [here, there], elsewhere, groups)[0] == {"e-node": {80: []}}
