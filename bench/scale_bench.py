@@ -3,13 +3,14 @@
 For each size, with boto3 against the plug-in (not Terraform): create that many VPCs, each with
 one subnet in an AZ of the service and an interface endpoint (``pendingAcceptance``); wait
 until the data plane has placed every endpoint ENI; then accept them all in one
-``AcceptVpcEndpointConnections`` call and time until every ENI listens on the listener port
-in its namespace (``/proc/thread-self/net/tcp`` read from inside each namespace, so a sweep over
-100 namespaces takes milliseconds and spawns nothing; swept every ``SWEEP_S`` once the
-endpoints are available). The plug-in keeps
+``AcceptVpcEndpointConnections`` call and time until every ENI forwards: its link to the NLB
+node is up in its namespace (``/proc/thread-self/net/dev`` read from inside each namespace, so a
+sweep over 100 namespaces takes milliseconds and spawns nothing) and the daemon's state file,
+written after the pass that applied the kernel forwarder's tables, lists it (swept every
+``SWEEP_S`` once the endpoints are available). The plug-in keeps
 an accepted endpoint ``pending`` for ``PENDING_S`` before ``available`` (AWS's
 pendingAcceptance -> pending -> available); the moment it turns ``available`` is taken from the
-plug-in's change notice, so the data plane's own part (available -> every ENI listening) is
+plug-in's change notice, so the data plane's own part (available -> every ENI forwarding) is
 reported apart from the total. Then count the data plane's processes (the daemon, what it
 records, and their children) and their memory, subtract the figures from before, and delete it
 all again before the next size. Memory per endpoint, three ways (``/proc/<pid>/smaps_rollup``):
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -46,25 +46,31 @@ FIRST_OCTET = 10
 SECOND_OCTET_BASE = 100  # consumer VPCs 10.100.0.0/16 .. 10.199.0.0/16
 
 
-# --------------------------------------------------------------------------- what listens
+# --------------------------------------------------------------------------- what forwards
 
 
-def _tcp_hex(address: str, port: int) -> str:
-    return f"{socket.inet_aton(address)[::-1].hex().upper()}:{port:04X}"
+def forwarding(
+    state_dir: Path, targets: Iterable[tuple[str, str, int]]
+) -> set[tuple[str, str, int]]:
+    """Of (namespace, address, port), the endpoint ENIs the kernel forwarder serves: the
+    daemon's state file lists the namespace's link and the link is in the namespace.
 
-
-def listening(targets: Iterable[tuple[str, str, int]]) -> set[tuple[str, str, int]]:
-    """Of (namespace, address, port), those with a listening TCP socket in that namespace.
-
-    Runs in a thread of its own that joins each namespace in turn (setns) and ends after, so
-    no other thread of the bench ever changes namespace.
+    The namespaces are read in a thread of its own that joins each in turn (setns) and ends
+    after, so no other thread of the bench ever changes namespace.
     """
+    from harness.dataplane.forwarder import LINK_PREFIX
+    from harness.dataplane.state import read_state
+
+    state = read_state(state_dir) or {}
+    linked = {link["eni"] for link in state.get("forwarder", {}).get("links", [])}
     libc = ctypes.CDLL(None, use_errno=True)
     found: set[tuple[str, str, int]] = set()
     errors: list[str] = []
 
     def sweep() -> None:
         for ns, address, port in targets:
+            if ns not in linked:
+                continue
             try:
                 fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
             except OSError:
@@ -73,15 +79,12 @@ def listening(targets: Iterable[tuple[str, str, int]]) -> set[tuple[str, str, in
                 if libc.setns(fd, CLONE_NEWNET) != 0:
                     errors.append(f"setns {ns}: {os.strerror(ctypes.get_errno())}")
                     continue
-                table = Path("/proc/thread-self/net/tcp").read_text()
+                devices = Path("/proc/thread-self/net/dev").read_text()
             finally:
                 os.close(fd)
-            wanted = {_tcp_hex(address, port), _tcp_hex("0.0.0.0", port)}
-            for line in table.splitlines()[1:]:
-                fields = line.split()
-                if fields[3] == "0A" and fields[1] in wanted:
-                    found.add((ns, address, port))
-                    break
+            names = [line.split(":")[0].strip() for line in devices.splitlines()[2:]]
+            if any(name.startswith(LINK_PREFIX) for name in names):
+                found.add((ns, address, port))
 
     worker = threading.Thread(target=sweep, name="netns-sweep")
     worker.start()
@@ -279,10 +282,10 @@ def measure_size(
 
         wait_for(f"the data plane to place {n} endpoint ENIs", placed, PLACE_DEADLINE_S)
         placed_s = time.monotonic() - created_at
-        early = listening(targets)
+        early = forwarding(settings.state_dir, targets)
         if early:
             raise HarnessError(
-                f"{len(early)} pending endpoints already listen before acceptance",
+                f"{len(early)} pending endpoints already forward before acceptance",
                 hint="a pending endpoint must carry no traffic (planner._endpoint_listeners)",
             )
         before_accept = ask_changes(settings.localstack_url).generation
@@ -294,19 +297,19 @@ def measure_size(
         )
         accept_call_s = time.monotonic() - started
 
-        def listeners() -> int:
-            # Nothing listens before the endpoints are available (checked above for pending
+        def forwarders() -> int:
+            # Nothing forwards before the endpoints are available (checked above for pending
             # ones): no sweep until then, so the bench takes no CPU from the data plane while
             # it waits.
-            return 0 if clock.at is None else len(listening(targets))
+            return 0 if clock.at is None else len(forwarding(settings.state_dir, targets))
 
         wait_until(
-            f"all {n} accepted endpoints to listen",
-            listeners,
+            f"all {n} accepted endpoints to forward",
+            forwarders,
             lambda count: count == len(targets),
             CONVERGE_DEADLINE_S,
             poll_s=SWEEP_S,
-            show=lambda count: f"{count} of {len(targets)} listening",
+            show=lambda count: f"{count} of {len(targets)} forwarding",
         )
         converged_at = time.monotonic()
         available_at = clock.wait()
@@ -325,7 +328,7 @@ def measure_size(
         }
         if states != {"available"}:
             raise HarnessError(
-                f"endpoints listen while in states {sorted(states)}",
+                f"endpoints forward while in states {sorted(states)}",
                 hint="only an available endpoint carries traffic (planner._endpoint_listeners)",
             )
         after = footprint(settings.state_dir)
@@ -389,9 +392,10 @@ def format_report(rows: list[dict[str, Any]]) -> str:
             f" {r['created_and_placed_s']:>9.1f}"
         )
     lines += [
-        "  converge: accept call -> every ENI listens; avail: accept -> the plug-in's pending ->"
+        "  converge: accept call -> every ENI forwards; avail: accept -> the plug-in's pending ->"
         " available;",
-        "  own: the data plane's part (available -> every ENI listens). Memory added per endpoint:",
+        "  own: the data plane's part (available -> every ENI forwards). Memory added per"
+        " endpoint:",
         "  RSS counts shared pages in every process, PSS shares them out, USS is private pages"
         " only.",
     ]
