@@ -50,9 +50,9 @@ IDLE_TIMEOUT_S = 350  # NLB/update-idle-timeout.html: TCP idle timeout default
 LINK_NETWORK = ipaddress.IPv4Network("169.254.0.0/17")
 MAX_LINKS = LINK_NETWORK.num_addresses // 4
 LINK_PREFIX = "pl"  # interface names pl<index>, the same at both ends
+_NAT_PREROUTING = "    type nat hook prerouting priority dstnat; policy accept;"
 # A segment that would open a flow without being a SYN: conntrack forgot the flow (idle
 # timeout) or never had it; AWS answers it with a reset.
-_NAT_PREROUTING = "    type nat hook prerouting priority dstnat; policy accept;"
 _NOT_A_SYN = "ct state new tcp flags & (syn | ack | fin | rst) != syn reject with tcp reset"
 
 
@@ -246,8 +246,19 @@ def delete_link(eni_namespace: str, index: int) -> None:
     run(["ip", "-n", eni_namespace, "link", "del", f"{LINK_PREFIX}{index}"], check=False)
 
 
+# The kernel modules the tables use (loaded on demand where the kernel allows it).
+KERNEL_MODULES = "nft_nat, nft_masq, nft_ct, nf_conntrack_timeout, nft_hash, nft_reject_inet"
+
+
 def apply_table(namespace: str, text: str) -> None:
-    run(ns_exec(namespace, ["nft", "-f", "-"]), input_text=text)
+    try:
+        run(ns_exec(namespace, ["nft", "-f", "-"]), input_text=text)
+    except DataPlaneError as exc:
+        raise DataPlaneError(
+            f"could not apply the kernel forwarder's table in {namespace}: {exc.args[0]}",
+            hint="the kernel needs nftables NAT, conntrack timeouts and hashing"
+            f" ({KERNEL_MODULES}); `modprobe` them on the host (a container cannot load them)",
+        ) from exc
 
 
 def reset_flows_from(target_namespace: str, target: Target, node_ip: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from harness.dataplane import forwarder
 from harness.dataplane.forwarder import (
     IDLE_TIMEOUT_S,
     MAX_LINKS,
@@ -112,3 +113,17 @@ def test_a_target_group_whose_checked_targets_all_failed_fails_open() -> None:
     assert node_targets([ROUTE], [here, there], rising, groups)[0] == {"e-node": {80: []}}
     elsewhere = [*failed, ServerStatus("nlb-x-c-80", "i-c-8080", "UP", "L7OK", "")]
     assert node_targets([ROUTE], [here, there], elsewhere, groups)[0] == {"e-node": {80: []}}
+
+
+def test_a_kernel_without_the_modules_gets_an_error_naming_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*_args: object, **_kwargs: object) -> str:
+        raise DataPlaneError("`nft -f -` failed (1): Error: Could not process rule")
+
+    monkeypatch.setattr(forwarder, "run", refuse)
+    with pytest.raises(DataPlaneError) as caught:
+        forwarder.apply_table("e-node", "table ip jerp_fwd {}")
+    assert "kernel forwarder's table in e-node" in str(caught.value)
+    assert "Could not process rule" in str(caught.value)
+    assert "nf_conntrack_timeout" in caught.value.hint and "modprobe" in caught.value.hint
