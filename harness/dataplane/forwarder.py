@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from harness.dataplane.haproxy import ProxySpec, ServerStatus
@@ -50,6 +51,7 @@ IDLE_TIMEOUT_S = 350  # NLB/update-idle-timeout.html: TCP idle timeout default
 LINK_NETWORK = ipaddress.IPv4Network("169.254.0.0/17")
 MAX_LINKS = LINK_NETWORK.num_addresses // 4
 LINK_PREFIX = "pl"  # interface names pl<index>, the same at both ends
+APPLY_WORKERS = 4  # namespaces configured at once
 _NAT_PREROUTING = "    type nat hook prerouting priority dstnat; policy accept;"
 # A segment that would open a flow without being a SYN: conntrack forgot the flow (idle
 # timeout) or never had it; AWS answers it with a reset.
@@ -212,34 +214,28 @@ def render_node_table(
 # --------------------------------------------------------------------------- applying
 
 
-def create_link(eni_namespace: str, node_namespace: str, index: int) -> None:
-    """The veth pair ``pl<index>`` between the two namespaces, addressed, forwarding on."""
-    name = f"{LINK_PREFIX}{index}"
-    eni_end, node_end = link_addresses(index)
-    run(["ip", "-n", eni_namespace, "link", "del", name], check=False)
-    run(["ip", "-n", node_namespace, "link", "del", name], check=False)
-    run(
-        [
-            "ip",
-            "-n",
-            eni_namespace,
-            "link",
-            "add",
-            name,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            name,
-            "netns",
-            node_namespace,
-        ]
+def create_links(links: Iterable[tuple[str, str, int]]) -> None:
+    """The veth pairs ``pl<index>`` for (ENI namespace, node namespace, index), each end made
+    in its namespace, all in one ``ip -batch`` (the host's namespace holds neither end)."""
+    links = list(links)
+    batch = "".join(_link_line(eni, node, index) for eni, node, index in links)
+    if not batch:
+        return
+    try:
+        run(["ip", "-batch", "-"], input_text=batch)
+    except DataPlaneError:
+        # A name left by an interrupted pass: remove both ends, then one by one.
+        for eni, node, index in links:
+            for ns in (eni, node):
+                run(["ip", "-n", ns, "link", "del", f"{LINK_PREFIX}{index}"], check=False)
+            run(["ip", "-batch", "-"], input_text=_link_line(eni, node, index))
+
+
+def _link_line(eni: str, node: str, index: int) -> str:
+    return (
+        f"link add name {LINK_PREFIX}{index} netns {eni} type veth"
+        f" peer name {LINK_PREFIX}{index} netns {node}\n"
     )
-    for ns, address in ((eni_namespace, eni_end), (node_namespace, node_end)):
-        run(["ip", "-n", ns, "addr", "add", f"{address}/30", "dev", name])
-        run(["ip", "-n", ns, "link", "set", name, "up"])
-        # Per namespace: the host's own setting is untouched.
-        run(ns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]))
 
 
 def delete_link(eni_namespace: str, index: int) -> None:
@@ -250,14 +246,30 @@ def delete_link(eni_namespace: str, index: int) -> None:
 KERNEL_MODULES = "nft_nat, nft_masq, nft_ct, nf_conntrack_timeout, nft_hash, nft_reject_inet"
 
 
-def apply_table(namespace: str, text: str) -> None:
+def apply_table(
+    namespace: str,
+    text: str,
+    addresses: Iterable[tuple[str, str]] = (),
+    forwarding: bool = False,
+) -> None:
+    """Apply ``text`` in ``namespace``; first give the links in ``addresses`` (name, address)
+    their address and bring them up, and with ``forwarding`` turn the namespace's forwarding
+    on: one process per namespace, which is what makes a pass placing many ENIs cheap."""
+    steps = "".join(f"addr replace {address}/30 dev {name}\nlink set {name} up\n"
+                    for name, address in addresses)  # fmt: skip
+    script = 'if [ -n "$1" ]; then printf %s "$1" | ip -batch -; fi\n'
+    if forwarding:
+        script += "sysctl -q -w net.ipv4.ip_forward=1\n"
+    script += "exec nft -f -\n"
+    command = ns_exec(namespace, ["sh", "-e", "-c", script, "sh", steps])
     try:
-        run(ns_exec(namespace, ["nft", "-f", "-"]), input_text=text)
+        run(command, input_text=text)
     except DataPlaneError as exc:
         raise DataPlaneError(
             f"could not apply the kernel forwarder's table in {namespace}: {exc.args[0]}",
-            hint="the kernel needs nftables NAT, conntrack timeouts and hashing"
-            f" ({KERNEL_MODULES}); `modprobe` them on the host (a container cannot load them)",
+            hint="where nft refused the table, the kernel lacks nftables NAT, conntrack timeouts"
+            f" or hashing ({KERNEL_MODULES}): `modprobe` them on the host (a container cannot"
+            " load them)",
         ) from exc
 
 
@@ -333,6 +345,7 @@ class KernelForwarder:
         self.links: dict[tuple[str, str], int] = {}  # (eni ns, node ns) -> link index
         self.tables: dict[str, str] = {}  # namespace -> applied table text
         self.serving: dict[str, set[Target]] = {}  # node ns -> targets in its hash
+        self.forwarding: set[str] = set()  # namespaces whose forwarding is on
 
     def apply(
         self,
@@ -348,25 +361,32 @@ class KernelForwarder:
         routes = list(routes)
         remade = set(remade)
         changes: list[str] = []
-        wanted = {(r.eni_namespace, r.node_namespace) for r in routes}
-        for pair, index in sorted(self.links.items()):
-            if pair not in wanted or remade & set(pair):
-                if pair not in wanted:
-                    delete_link(pair[0], index)
-                    changes.append(f"removed the link from {pair[0]} to {pair[1]}")
-                del self.links[pair]
         for ns in remade:
             self.tables.pop(ns, None)
             self.serving.pop(ns, None)
-        for pair in sorted(wanted - set(self.links)):
-            used = set(self.links.values())
-            index = next(i for i in range(MAX_LINKS + 1) if i not in used)
-            create_link(pair[0], pair[1], index)
-            self.links[pair] = index
-            # Both tables name the link: apply them again.
-            self.tables.pop(pair[0], None)
-            self.tables.pop(pair[1], None)
-            changes.append(f"linked {pair[0]} to {pair[1]}")
+            self.forwarding.discard(ns)
+        wanted = {(r.eni_namespace, r.node_namespace) for r in routes}
+        for pair, index in sorted(self.links.items()):
+            if pair not in wanted:
+                delete_link(pair[0], index)
+                changes.append(f"removed the link from {pair[0]} to {pair[1]}")
+            if pair not in wanted or remade & set(pair):
+                del self.links[pair]
+        # New links: made in one batch, addressed with their namespaces' tables below.
+        addresses: dict[str, list[tuple[str, str]]] = {}
+        new: list[tuple[str, str, int]] = []
+        used = set(self.links.values())
+        free = (i for i in range(MAX_LINKS + 1) if i not in used)
+        for eni_ns, node_ns in sorted(wanted - set(self.links)):
+            index = next(free)
+            eni_end, node_end = link_addresses(index)
+            new.append((eni_ns, node_ns, index))
+            addresses.setdefault(eni_ns, []).append((f"{LINK_PREFIX}{index}", eni_end))
+            addresses.setdefault(node_ns, []).append((f"{LINK_PREFIX}{index}", node_end))
+        create_links(new)
+        for eni_ns, node_ns, index in new:
+            self.links[(eni_ns, node_ns)] = index
+            changes.append(f"linked {eni_ns} to {node_ns}")
         wanted_tables: dict[str, str] = {}
         by_eni: dict[str, list[KernelRoute]] = {}
         node_ips: dict[str, str] = {}
@@ -385,11 +405,24 @@ class KernelForwarder:
             del self.tables[ns]
             self.serving.pop(ns, None)
             changes.append(f"removed the kernel forwarder from {ns}")
-        for ns, text in sorted(wanted_tables.items()):
-            if self.tables.get(ns) != text:
-                apply_table(ns, text)
-                self.tables[ns] = text
-                changes.append(f"applied the kernel forwarder in {ns}")
+        changed = [
+            ns
+            for ns, text in sorted(wanted_tables.items())
+            if self.tables.get(ns) != text or ns in addresses
+        ]
+        # One process per namespace, a few at a time: 100 new endpoints are 100 namespaces.
+        with ThreadPoolExecutor(max_workers=APPLY_WORKERS) as pool:
+            done = pool.map(
+                lambda ns: apply_table(
+                    ns, wanted_tables[ns], addresses.get(ns, ()), ns not in self.forwarding
+                ),
+                changed,
+            )
+            list(done)  # raises the first failure
+        for ns in changed:
+            self.tables[ns] = wanted_tables[ns]
+            self.forwarding.add(ns)
+            changes.append(f"applied the kernel forwarder in {ns}")
         for node_ns, node_ip in sorted(node_ips.items()):
             now = {t for targets in serving.get(node_ns, {}).values() for t in targets}
             for target in sorted(set(down.get(node_ns, ())) & self.serving.get(node_ns, set())):
