@@ -246,22 +246,16 @@ def delete_link(eni_namespace: str, index: int) -> None:
 KERNEL_MODULES = "nft_nat, nft_masq, nft_ct, nf_conntrack_timeout, nft_hash, nft_reject_inet"
 
 
-def apply_table(
-    namespace: str,
-    text: str,
-    addresses: Iterable[tuple[str, str]] = (),
-    forwarding: bool = False,
-) -> None:
+def apply_table(namespace: str, text: str, addresses: Iterable[tuple[str, str]] = ()) -> None:
     """Apply ``text`` in ``namespace``; first give the links in ``addresses`` (name, address)
-    their address and bring them up, and with ``forwarding`` turn the namespace's forwarding
-    on: one process per namespace, which is what makes a pass placing many ENIs cheap."""
+    their address and bring them up: one process per namespace, which keeps a pass that
+    links many ENIs cheap (the namespace forwards from its creation, netns.create_host)."""
     steps = "".join(f"addr replace {address}/30 dev {name}\nlink set {name} up\n"
                     for name, address in addresses)  # fmt: skip
-    script = 'if [ -n "$1" ]; then printf %s "$1" | ip -batch -; fi\n'
-    if forwarding:
-        script += "sysctl -q -w net.ipv4.ip_forward=1\n"
-    script += "exec nft -f -\n"
-    command = ns_exec(namespace, ["sh", "-e", "-c", script, "sh", steps])
+    command = ns_exec(namespace, ["nft", "-f", "-"])
+    if steps:
+        script = 'printf %s "$1" | ip -batch -\nexec nft -f -\n'
+        command = ns_exec(namespace, ["sh", "-e", "-c", script, "sh", steps])
     try:
         run(command, input_text=text)
     except DataPlaneError as exc:
@@ -345,7 +339,6 @@ class KernelForwarder:
         self.links: dict[tuple[str, str], int] = {}  # (eni ns, node ns) -> link index
         self.tables: dict[str, str] = {}  # namespace -> applied table text
         self.serving: dict[str, set[Target]] = {}  # node ns -> targets in its hash
-        self.forwarding: set[str] = set()  # namespaces whose forwarding is on
 
     def apply(
         self,
@@ -354,20 +347,21 @@ class KernelForwarder:
         down: Mapping[str, Iterable[Target]],
         target_namespaces: Mapping[str, str],
         remade: Iterable[str],
+        gone: Iterable[str] = (),
     ) -> list[str]:
         """Converge to ``routes``; ``target_namespaces`` maps a target address to its
-        namespace (to reset flows), ``remade``: namespaces made anew this pass (their links
-        and tables are gone)."""
+        namespace (to reset flows); ``remade``: namespaces made anew this pass and ``gone``:
+        deleted (their links and tables went with them)."""
         routes = list(routes)
-        remade = set(remade)
+        gone = set(gone)
+        remade = set(remade) | gone
         changes: list[str] = []
         for ns in remade:
             self.tables.pop(ns, None)
             self.serving.pop(ns, None)
-            self.forwarding.discard(ns)
         wanted = {(r.eni_namespace, r.node_namespace) for r in routes}
         for pair, index in sorted(self.links.items()):
-            if pair not in wanted:
+            if pair not in wanted and not remade & set(pair):
                 delete_link(pair[0], index)
                 changes.append(f"removed the link from {pair[0]} to {pair[1]}")
             if pair not in wanted or remade & set(pair):
@@ -413,15 +407,12 @@ class KernelForwarder:
         # One process per namespace, a few at a time: 100 new endpoints are 100 namespaces.
         with ThreadPoolExecutor(max_workers=APPLY_WORKERS) as pool:
             done = pool.map(
-                lambda ns: apply_table(
-                    ns, wanted_tables[ns], addresses.get(ns, ()), ns not in self.forwarding
-                ),
+                lambda ns: apply_table(ns, wanted_tables[ns], addresses.get(ns, ())),
                 changed,
             )
             list(done)  # raises the first failure
         for ns in changed:
             self.tables[ns] = wanted_tables[ns]
-            self.forwarding.add(ns)
             changes.append(f"applied the kernel forwarder in {ns}")
         for node_ns, node_ip in sorted(node_ips.items()):
             now = {t for targets in serving.get(node_ns, {}).values() for t in targets}

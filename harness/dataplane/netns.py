@@ -166,6 +166,9 @@ def stable_mac(namespace: str) -> str:
     return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
+FORWARDING_KINDS = ("endpoint-eni", "nlb-node")
+
+
 def create_host(spec: HostSpec) -> None:
     """Namespace at ``spec.ip`` on the VPC bridge; VPC CIDR via the router; resolv.conf."""
     ns = spec.namespace
@@ -206,6 +209,11 @@ def create_host(spec: HostSpec) -> None:
             "onlink",
         ]
     )
+    if spec.kind in FORWARDING_KINDS:
+        # The kernel forwarder's two ends (harness/dataplane/forwarder.py); only flows it
+        # NATs pass their forward chains. Set here, while placing, not when an endpoint
+        # turns available.
+        run(ns_exec(ns, ["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"]))
     etc = NETNS_ETC / ns
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "resolv.conf").write_text(f"nameserver {spec.resolver_ip}\n")

@@ -243,7 +243,12 @@ class DataPlane(Lifecycle):
         serving, down = node_targets(desired.kernel_routes, desired.proxies, statuses, groups)
         target_namespaces = {spec.ip: spec.namespace for spec in desired.jerps.values()}
         return self.forwarder.apply(
-            desired.kernel_routes, serving, down, target_namespaces, diff.create_hosts
+            desired.kernel_routes,
+            serving,
+            down,
+            target_namespaces,
+            remade=diff.create_hosts,
+            gone=diff.delete_hosts,
         )
 
     def _apply_dns(self, desired: DesiredState) -> list[str]:
