@@ -36,6 +36,8 @@ Purpose = Literal["deploy", "test"]
 # program -> the Debian package that provides it
 DATAPLANE_TOOLS = {
     "ip": "iproute2",
+    "ss": "iproute2",  # the kernel forwarder resets a down target's flows with ss -K
+    "nsenter": "util-linux",
     "nft": "nftables",
     "haproxy": "haproxy",
     "dnsmasq": "dnsmasq-base",
