@@ -53,7 +53,8 @@ def forwarding(
     state_dir: Path, targets: Iterable[tuple[str, str, int]]
 ) -> set[tuple[str, str, int]]:
     """Of (namespace, address, port), the endpoint ENIs the kernel forwarder serves: the
-    daemon's state file lists the namespace's link and the link is in the namespace.
+    daemon's state file lists the namespace's link as open (its endpoint available, the
+    node's table applied) and the link is in the namespace.
 
     The namespaces are read in a thread of its own that joins each in turn (setns) and ends
     after, so no other thread of the bench ever changes namespace.
@@ -62,7 +63,8 @@ def forwarding(
     from harness.dataplane.state import read_state
 
     state = read_state(state_dir) or {}
-    linked = {link["eni"] for link in state.get("forwarder", {}).get("links", [])}
+    links = state.get("forwarder", {}).get("links", [])
+    linked = {link["eni"] for link in links if link.get("open")}
     libc = ctypes.CDLL(None, use_errno=True)
     found: set[tuple[str, str, int]] = set()
     errors: list[str] = []

@@ -64,7 +64,8 @@ class KernelRoute:
 
     ``node_proxy`` names the node's HAProxy listener whose up servers are the targets;
     ``allow``: the sources the NLB's security groups admit on the port for PrivateLink
-    traffic (None: not evaluated).
+    traffic (None: not evaluated); ``open``: the endpoint is available (otherwise the node
+    refuses the link's flows: an endpoint carries traffic only once accepted).
     """
 
     eni_namespace: str
@@ -74,6 +75,7 @@ class KernelRoute:
     port: int
     node_proxy: str
     allow: tuple[str, ...] | None = None
+    open: bool = True
 
 
 @dataclass(frozen=True, order=True)
@@ -161,20 +163,24 @@ def render_node_table(
     node_ip: str,
     serving: Mapping[int, Iterable[Target]],
     down: Iterable[Target],
+    closed: Iterable[str] = (),
 ) -> str:
     """The node namespace's table: per listener port its serving targets; ``down``: targets
-    whose open flows are reset."""
+    whose open flows are reset; ``closed``: the links of endpoints that are not available,
+    whose flows the node refuses (so accepting endpoints changes only this table)."""
     lines = [*_header(), *_idle_policy()]
+    closed_links = sorted({f'"{name}"' for name in closed})
+    lines += ["  set closed {", "    type ifname;"]
+    if closed_links:
+        lines.append(f"    elements = {_set(closed_links)}")
+    lines += ["  }"]
     down_elements = sorted({f"{t.address} . {t.port}" for t in down})
     lines += ["  set down {", "    type ipv4_addr . inet_service;"]
     if down_elements:
         lines.append(f"    elements = {_set(down_elements)}")
     lines += ["  }"]
     seed = int(short_hash(node_namespace, 8), 16)
-    lines += [
-        "  chain prerouting {",
-        "    type nat hook prerouting priority dstnat; policy accept;",
-    ]
+    lines += ["  chain prerouting {", _NAT_PREROUTING, "    iifname @closed return"]
     for port in sorted(serving):
         targets = sorted(set(serving[port]), key=lambda t: (t.address, t.port))
         if not targets:
@@ -193,7 +199,7 @@ def render_node_table(
         "  }",
         "  chain input {",
         "    type filter hook input priority -10; policy accept;",
-        # Reached the node itself: no target up for this flow.
+        # Reached the node itself: an endpoint not available, or no target up for the flow.
         f'    iifname "{LINK_PREFIX}*" meta l4proto tcp reject with tcp reset',
         f'    iifname "{LINK_PREFIX}*" drop',
         "  }",
@@ -339,6 +345,7 @@ class KernelForwarder:
         self.links: dict[tuple[str, str], int] = {}  # (eni ns, node ns) -> link index
         self.tables: dict[str, str] = {}  # namespace -> applied table text
         self.serving: dict[str, set[Target]] = {}  # node ns -> targets in its hash
+        self.open: set[tuple[str, str]] = set()  # links of available endpoints
 
     def apply(
         self,
@@ -390,9 +397,18 @@ class KernelForwarder:
         for eni_ns, eni_routes in by_eni.items():
             links = {r.node_namespace: self.links[(eni_ns, r.node_namespace)] for r in eni_routes}
             wanted_tables[eni_ns] = render_eni_table(eni_routes, links)
+        closed: dict[str, list[str]] = {}
+        for route in routes:
+            if not route.open:
+                index = self.links[(route.eni_namespace, route.node_namespace)]
+                closed.setdefault(route.node_namespace, []).append(f"{LINK_PREFIX}{index}")
         for node_ns, node_ip in node_ips.items():
             wanted_tables[node_ns] = render_node_table(
-                node_ns, node_ip, serving.get(node_ns, {}), down.get(node_ns, ())
+                node_ns,
+                node_ip,
+                serving.get(node_ns, {}),
+                down.get(node_ns, ()),
+                closed.get(node_ns, ()),
             )
         for ns in sorted(set(self.tables) - set(wanted_tables)):
             run(ns_exec(ns, ["nft", "delete", "table", "ip", TABLE]), check=False)
@@ -411,6 +427,7 @@ class KernelForwarder:
                 changed,
             )
             list(done)  # raises the first failure
+        self.open = {(r.eni_namespace, r.node_namespace) for r in routes if r.open}
         for ns in changed:
             self.tables[ns] = wanted_tables[ns]
             changes.append(f"applied the kernel forwarder in {ns}")

@@ -464,7 +464,8 @@ class _Planner:
         lbs = {lb.arn: lb for lb in self.topology.load_balancers}
         for ep in self.topology.endpoints:
             svc = services.get(ep.service_name)
-            if ep.state.lower() != "available" or svc is None:
+            available = ep.state.lower() == "available"
+            if svc is None or ep.state.lower() in _ENDPOINT_GONE:
                 continue
             for lb_arn in svc.load_balancer_arns:
                 lb = lbs.get(lb_arn)
@@ -475,6 +476,8 @@ class _Planner:
                     for eni_az, eni in self.eni_hosts.get(ep.endpoint_id, []):
                         node = self.node_hosts.get((lb_arn, eni_az))
                         if tg is not None and not tg.proxy_protocol_v2:
+                            # Linked while pending too, closed until available: accepting
+                            # 100 endpoints then changes only their nodes' tables.
                             if node is not None:
                                 self.kernel_routes.append(
                                     KernelRoute(
@@ -485,8 +488,11 @@ class _Planner:
                                         listener.port,
                                         node_proxy_name(lb, eni_az, listener.port),
                                         self._privatelink_allow(lb, listener.port),
+                                        open=available,
                                     )
                                 )
+                            continue
+                        if not available:
                             continue
                         servers = (
                             (

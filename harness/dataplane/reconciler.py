@@ -442,11 +442,16 @@ class DataPlane(Lifecycle):
             if self.desired
             else {},
             "target_health": self._reported,
-            # The kernel forwarder: each ENI's link to its node, and the targets each node
-            # hashes new flows over.
+            # The kernel forwarder: each ENI's link to its node (open: the endpoint is
+            # available), and the targets each node hashes new flows over.
             "forwarder": {
                 "links": [
-                    {"eni": eni, "node": node, "link": f"{LINK_PREFIX}{index}"}
+                    {
+                        "eni": eni,
+                        "node": node,
+                        "link": f"{LINK_PREFIX}{index}",
+                        "open": (eni, node) in self.forwarder.open,
+                    }
                     for (eni, node), index in sorted(self.forwarder.links.items())
                 ],
                 "serving": {

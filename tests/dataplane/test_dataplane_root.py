@@ -188,21 +188,25 @@ def test_the_kernel_carries_privatelink_flows_and_forgets_them_after_350_s_idle(
         held.wait(timeout=10)
 
 
-def test_an_endpoint_leaving_available_takes_its_links_and_tables_with_it(env: Env) -> None:
-    def links(ref: str) -> list[str]:
-        return [
-            line for line in env.sh(ref, "ip", "-o", "link", "show").stdout.splitlines()
-            if ": pl" in line
-        ]  # fmt: skip
+def test_a_rejected_endpoint_keeps_its_link_closed_and_the_node_refuses_it(env: Env) -> None:
+    def links() -> list[dict[str, object]]:
+        state = env.plane.snapshot()["forwarder"]["links"]
+        return [link for link in state if link["eni"] == env.ns(ENI_A)]
 
-    assert len(links(ENI_A)) == 1
+    env.until("the greeting over the endpoint", lambda: greeting_works(env))
+    [link] = links()
+    assert link["open"] is True
     env.converge(seed_topology(endpoint_state="rejected"))
     try:
-        assert links(ENI_A) == []
-        assert "jerp_fwd" not in env.sh(ENI_A, "nft", "list", "tables").stdout
+        [link] = links()
+        assert link["open"] is False
+        assert f"{link['link']}@" in env.sh(ENI_A, "ip", "-o", "link", "show").stdout
+        # Refused at the node, not dropped: a reset, at once.
+        assert curl(env, CLIENT, f"http://{ENI_IPS[AZ_A]}/user/yundream").returncode == 7
     finally:
         env.converge(seed_topology())
-    assert len(links(ENI_A)) == 1
+    [link] = links()
+    assert link["open"] is True
     env.until("the greeting after acceptance", lambda: greeting_works(env))
 
 

@@ -64,6 +64,9 @@ def test_the_node_hashes_flows_over_its_up_targets_and_resets_the_down_ones() ->
     # Equal input renders equal text (a pass that changed nothing applies nothing).
     again = render_node_table("e-node", "10.10.1.20", {80: up[::-1]}, [Target("10.10.1.101", 8080)])
     assert again == text
+    # An endpoint not available: its link's flows are not DNATed, the node refuses them.
+    closed = render_node_table("e-node", "10.10.1.20", {80: up}, [], ["pl4"])
+    assert 'elements = { "pl4" }' in closed and "iifname @closed return" in closed
     # No target up: no DNAT, the input chain resets the flow.
     empty = render_node_table("e-node", "10.10.1.20", {80: []}, [])
     assert "jhash" not in empty and "elements" not in empty
