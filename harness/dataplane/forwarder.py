@@ -117,10 +117,7 @@ def render_eni_table(routes: Iterable[KernelRoute], links: Mapping[str, int]) ->
     """The ENI namespace's table: ``links`` maps a node namespace to its link's index."""
     routes = sorted(routes, key=lambda r: (r.port, r.node_namespace))
     lines = [*_header(), *_idle_policy()]
-    lines += [
-        "  chain prerouting {",
-        "    type nat hook prerouting priority dstnat; policy accept;",
-    ]
+    lines += ["  chain prerouting {", _NAT_PREROUTING]
     for route in routes:
         node_end = link_addresses(links[route.node_namespace])[1]
         lines.append(
@@ -140,14 +137,13 @@ def render_eni_table(routes: Iterable[KernelRoute], links: Mapping[str, int]) ->
     for route in routes:
         if route.allow is None:
             continue
+        # New flows only: a security group is stateful, a rule removed leaves open flows be.
         link = f"{LINK_PREFIX}{links[route.node_namespace]}"
+        match = f'    ct state new oifname "{link}" tcp dport {route.port}'
         if route.allow:
-            lines.append(
-                f'    oifname "{link}" tcp dport {route.port} '
-                f"ip saddr != {_set(sorted(set(route.allow)))} drop"
-            )
+            lines.append(f"{match} ip saddr != {_set(sorted(set(route.allow)))} drop")
         else:
-            lines.append(f'    oifname "{link}" tcp dport {route.port} drop')
+            lines.append(f"{match} drop")
     lines += [
         f'    iifname "eth0" oifname "{LINK_PREFIX}*" ct status dnat accept',
         f'    iifname "{LINK_PREFIX}*" oifname "eth0" ct status dnat accept',

@@ -313,6 +313,22 @@ def test_nlb_security_group_judges_privatelink_traffic_by_the_consumer_address(
     assert _greets(env, AZ_A)
 
 
+def test_an_nlb_rule_removed_leaves_open_privatelink_flows_alone(seed: Env) -> None:
+    env = seed
+    admitted = _with_lb(
+        _with_group(seed_topology(), _nlb_sg("10.20.1.0/24")), security_groups=("sg-nlb",)
+    )
+    env.converge(admitted)
+    env.until("the greeting with the client admitted", lambda: _greets(env, AZ_A))
+    held = HeldConnection(env, ENI_IPS[AZ_A])
+    env.converge(
+        _with_lb(_with_group(seed_topology(), _nlb_sg("10.20.3.0/24")), security_groups=("sg-nlb",))
+    )
+    # Security groups are stateful: the open flow finishes, a new one is dropped.
+    assert curl(env, "i-client", _url(AZ_A), seconds=2).returncode != 0
+    assert held.finish() == f"reply {GREETING}"
+
+
 def test_enforcement_off_privatelink_traffic_bypasses_the_nlb_security_group(seed: Env) -> None:
     env = seed
     topology = _with_lb(

@@ -43,13 +43,16 @@ def test_the_eni_dnats_to_its_node_and_judges_the_nlb_groups_on_the_consumer() -
     text = render_eni_table([enforced], {"e-node": 3})
     node_end = link_addresses(3)[1]
     assert f'ip daddr 10.20.1.50 tcp dport 80 ct timeout set "idle" dnat to {node_end}' in text
-    assert 'oifname "pl3" tcp dport 80 ip saddr != { 10.20.1.0/24 } drop' in text
+    # New flows only: security groups are stateful.
+    assert 'ct state new oifname "pl3" tcp dport 80 ip saddr != { 10.20.1.0/24 } drop' in text
     assert 'oifname "pl*" masquerade' in text
     assert "policy drop" in text and "ct status dnat accept" in text
     assert f"established: {IDLE_TIMEOUT_S}" in text
     # Nothing admitted: every PrivateLink flow dropped; not enforced: no rule at all.
     closed = replace(ROUTE, allow=())
-    assert 'oifname "pl3" tcp dport 80 drop' in render_eni_table([closed], {"e-node": 3})
+    assert 'ct state new oifname "pl3" tcp dport 80 drop' in render_eni_table(
+        [closed], {"e-node": 3}
+    )
     assert "saddr !=" not in render_eni_table([ROUTE], {"e-node": 3})
 
 
